@@ -1,0 +1,334 @@
+//! The `spiegel` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use spiegel::arrow::array::{Array, AsArray};
+use spiegel::arrow::datatypes::{Float64Type, Int64Type};
+use spiegel::engine::Severity;
+use spiegel::model::Unit;
+use spiegel::prelude::*;
+use spiegel::{write_csv, write_json, write_parquet};
+
+/// Healthcare quality indicators from routine-care extracts, as mirror information.
+#[derive(Parser)]
+#[command(name = "spiegel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a catalogue over an extract and write the results table.
+    ///
+    /// With no arguments: the bundled palliative-care catalogue on the bundled
+    /// synthetic extract, results in ./spiegel-out.
+    Run(RunArgs),
+    /// Validate a catalogue folder and list every problem.
+    Validate {
+        /// The catalogue folder (catalogue.yaml and one file per indicator).
+        #[arg(default_value = "fixtures/indicators/palliative")]
+        dir: PathBuf,
+    },
+    /// Print the compiled DataFusion plans and the cell map.
+    Explain {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        strata: StrataArgs,
+    },
+    /// Generate a synthetic national extract as Parquet files.
+    Synth {
+        /// Scale factor: 1 = one year of the Netherlands (about 170,000 decedents).
+        #[arg(long, default_value_t = 0.01)]
+        scale: f64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed (same seed, same extract).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Years of death, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "2022")]
+        years: Vec<i32>,
+    },
+}
+
+#[derive(clap::Args)]
+struct InputArgs {
+    /// The catalogue folder.
+    #[arg(long, default_value = "fixtures/indicators/palliative")]
+    catalogue: PathBuf,
+    /// The extract folder (`<table>.parquet` or `<table>.csv` per contract table).
+    #[arg(long, default_value = "fixtures/extract")]
+    data: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct StrataArgs {
+    /// What to publish, repeatable: `all`, `sex`, `age_group`, `sex+age_group`,
+    /// `national:diagnosis_group`, `network,province:sex`. Default: every
+    /// level x {all, sex, age_group, sex+age_group} and national x diagnosis_group.
+    #[arg(long = "strata")]
+    strata: Vec<String>,
+    /// DataFusion partitions (default: the number of cores).
+    #[arg(long)]
+    partitions: Option<usize>,
+    /// Memory DataFusion may use before spilling to disk, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    memory_limit_mib: usize,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    strata: StrataArgs,
+    /// Output folder for the results.
+    #[arg(long, default_value = "spiegel-out")]
+    out: PathBuf,
+    /// Primary suppression threshold k: counts 1..k-1 are hidden (default: the catalogue's, 10).
+    #[arg(long)]
+    threshold: Option<i64>,
+    /// Output formats.
+    #[arg(long, value_delimiter = ',', default_values = ["parquet", "csv"])]
+    format: Vec<Format>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Parquet,
+    Csv,
+    Json,
+}
+
+/// Finds a bundled default path from the current folder, or from the source tree.
+fn resolve(path: &Path, default: &str) -> PathBuf {
+    if path.exists() || path != Path::new(default) {
+        return path.to_path_buf();
+    }
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(default);
+    if bundled.exists() { bundled } else { path.to_path_buf() }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate { dir } => validate(&resolve(&dir, "fixtures/indicators/palliative")),
+        Command::Explain { input, strata } => explain(input, strata),
+        Command::Synth {
+            scale,
+            out,
+            seed,
+            years,
+        } => synth(scale, &out, seed, years),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn validate(dir: &Path) -> CliResult {
+    let catalogue = Catalogue::load_dir(dir)?;
+    println!(
+        "ok: catalogue `{}` version {} with {} indicators is valid",
+        catalogue.id,
+        catalogue.version,
+        catalogue.indicators.len()
+    );
+    Ok(())
+}
+
+fn engine(input: &InputArgs, strata: &StrataArgs, threshold: Option<i64>) -> Result<(Engine, Extract), Box<dyn std::error::Error>> {
+    let catalogue_dir = resolve(&input.catalogue, "fixtures/indicators/palliative");
+    let data_dir = resolve(&input.data, "fixtures/extract");
+    let catalogue = Catalogue::load_dir(&catalogue_dir)?;
+    let extract = Extract::from_dir(&data_dir, &catalogue.contract)?;
+    let mut options = RunOptions {
+        threshold,
+        target_partitions: strata.partitions,
+        memory_limit: strata.memory_limit_mib.saturating_mul(1 << 20),
+        ..RunOptions::default()
+    };
+    if !strata.strata.is_empty() {
+        options.strata = strata
+            .strata
+            .iter()
+            .map(|s| StrataSpec::parse(s).map_err(|e| format!("--strata {s}: {e}")))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok((Engine::new(catalogue).with_options(options), extract))
+}
+
+fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
+    let (engine, extract) = engine(&input, &strata, None)?;
+    print!("{}", engine.explain_blocking(&extract)?);
+    let output = engine.run_blocking(&extract)?;
+    println!("\n# Cell map: every published cell is a sum of finest cells");
+    for map in &output.cell_maps {
+        let members: usize = map.members.iter().map(Vec::len).sum();
+        println!(
+            "  {:?}: {} finest cells, {} published cells, {} memberships (non-zeros of the 0/1 matrix)",
+            map.space,
+            map.keys.len(),
+            map.cells.len(),
+            members
+        );
+        let mut by_shape: std::collections::BTreeMap<(String, String), usize> = Default::default();
+        for cell in &map.cells {
+            let strata: Vec<&str> = cell.stratifiers().iter().map(|s| s.column()).collect();
+            let shape = if strata.is_empty() { "all".to_string() } else { strata.join("+") };
+            *by_shape.entry((cell.level.clone(), shape)).or_default() += 1;
+        }
+        for ((level, shape), n) in by_shape {
+            println!("    {level:<20} {shape:<28} {n:>7} cells");
+        }
+    }
+    Ok(())
+}
+
+fn spinner() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn run(args: RunArgs) -> CliResult {
+    let (engine, extract) = engine(&args.input, &args.strata, args.threshold)?;
+    let bar = Arc::new(spinner());
+    let b = bar.clone();
+    let engine = engine.with_progress(move |p| {
+        let msg = match p {
+            Progress::Opening => "checking the extract against the data contract".to_string(),
+            Progress::Checking => "running data-quality checks".to_string(),
+            Progress::Computing => "scanning every table once and aggregating to the finest cells".to_string(),
+            Progress::Assembling { finest_cells } => {
+                format!("summing {finest_cells} finest cells into the published cells")
+            }
+            Progress::Done { rows, seconds } => format!("{rows} result rows in {seconds:.2} s"),
+            _ => String::new(),
+        };
+        b.set_message(msg);
+    });
+    let output = engine.run_blocking(&extract);
+    bar.finish_and_clear();
+    let output = output?;
+
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let mut written = Vec::new();
+    for f in &args.format {
+        let path = match f {
+            Format::Parquet => args.out.join("results.parquet"),
+            Format::Csv => args.out.join("results.csv"),
+            Format::Json => args.out.join("results.json"),
+        };
+        match f {
+            Format::Parquet => write_parquet(&output.results, &path)?,
+            Format::Csv => write_csv(&output.results, &path)?,
+            Format::Json => write_json(&output.results, &path)?,
+        }
+        written.push(path.display().to_string());
+    }
+    print!("{}", summary(engine.catalogue(), &output));
+    println!("\nResults ({} rows) written to: {}", output.results.num_rows(), written.join(", "));
+    eprintln!(
+        "warning: only primary suppression (counts 1..{} hidden) is applied; complementary (secondary) suppression is not yet applied, so hidden cells may be recoverable from published totals. Do not release these results outside the secure environment.",
+        output.threshold - 1
+    );
+    Ok(())
+}
+
+/// The national value of every indicator, as a readable table.
+fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
+    let r = &output.results;
+    let col = |n: &str| r.column_by_name(n).expect("results schema");
+    let id = col("indicator_id").as_string::<i32>();
+    let period = col("period").as_string::<i32>();
+    let level = col("region_level").as_string::<i32>();
+    let sex = col("sex").as_string::<i32>();
+    let age = col("age_group").as_string::<i32>();
+    let diag = col("diagnosis_group").as_string::<i32>();
+    let num = col("numerator").as_primitive::<Int64Type>();
+    let den = col("denominator").as_primitive::<Int64Type>();
+    let value = col("value").as_primitive::<Float64Type>();
+    let status = col("status").as_string::<i32>();
+    let mut out = String::new();
+    let mut quality: Vec<_> = output.quality.findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
+    quality.sort_by(|a, b| (&a.table, &a.check).cmp(&(&b.table, &b.check)));
+    for f in quality {
+        out.push_str(&format!("data quality ({:?}): table `{}`: {} rows {} [{}]\n", f.severity, f.table, f.rows, f.message, f.check));
+    }
+    out.push_str(&format!(
+        "National values, catalogue `{}` {} (threshold k = {})\n\n",
+        catalogue.id, catalogue.version, output.threshold
+    ));
+    out.push_str(&format!(
+        "{:<34} {:>6} {:>10} {:>11} {:>13}  {}\n",
+        "indicator", "period", "numerator", "denominator", "value", "status"
+    ));
+    for i in 0..r.num_rows() {
+        if level.value(i) != "national" || !sex.is_null(i) || !age.is_null(i) || !diag.is_null(i) {
+            continue;
+        }
+        let ind = catalogue.indicator(id.value(i));
+        let fmt_count = |a: &spiegel::arrow::array::PrimitiveArray<Int64Type>| {
+            if a.is_null(i) { "-".to_string() } else { a.value(i).to_string() }
+        };
+        let v = if value.is_null(i) {
+            "-".to_string()
+        } else {
+            let x = value.value(i);
+            match ind.map(|d| d.unit) {
+                Some(Unit::Proportion) | Some(Unit::RatioOfSums) => format!("{:.1}%", x * 100.0),
+                Some(Unit::RatePer(n)) => format!("{x:.2} /{n}"),
+                _ => format!("{x:.2}"),
+            }
+        };
+        out.push_str(&format!(
+            "{:<34} {:>6} {:>10} {:>11} {:>13}  {}\n",
+            id.value(i),
+            period.value(i),
+            fmt_count(num),
+            fmt_count(den),
+            v,
+            status.value(i)
+        ));
+    }
+    out
+}
+
+fn synth(scale: f64, out: &Path, seed: u64, years: Vec<i32>) -> CliResult {
+    let config = spiegel::synth::SynthConfig { scale, seed, years };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} persons {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let summary = spiegel::synth::write_parquet(&config, out, &mut |p| {
+        bar.set_length(p.persons_total);
+        bar.set_position(p.persons_done);
+        bar.set_message(format!("{}: {} rows", p.table, p.rows_written));
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    println!("Synthetic extract (scale {scale}, seed {seed}) written to {}:", out.display());
+    for (table, rows) in &summary.rows {
+        println!("  {table:<14} {rows:>12} rows");
+    }
+    Ok(())
+}

@@ -1,0 +1,456 @@
+//! Running a catalogue over an extract.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int32Type};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::displayable;
+use datafusion::prelude::*;
+use spiegel_model::{Catalogue, TableRole, UnitOfAnalysis};
+
+use crate::cells::{
+    CellKey, CellMap, CellSpace, Counts, FinestCells, RegionMap, Series, StrataSpec, collect_frame,
+};
+use crate::compile::{Compiled, Frame, compile};
+use crate::error::{EngineError, Result, SchemaProblem, df};
+use crate::quality::{QualityReport, check};
+use crate::results::ResultsBuilder;
+use crate::source::{Extract, open_table};
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Primary suppression threshold k (counts 1..k-1 hidden); the catalogue's when `None`.
+    pub threshold: Option<i64>,
+    /// What is published: levels x stratifiers.
+    pub strata: Vec<StrataSpec>,
+    /// DataFusion partitions (threads); the number of cores when `None`.
+    pub target_partitions: Option<usize>,
+    /// Memory DataFusion may hold before it spills to disk, in bytes.
+    pub memory_limit: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threshold: None,
+            strata: StrataSpec::defaults(),
+            target_partitions: None,
+            memory_limit: 4 << 30,
+        }
+    }
+}
+
+/// Progress of a run, reported to a callback.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// Opening and checking the input tables against the contract.
+    Opening,
+    /// Running the data-quality checks.
+    Checking,
+    /// Running the compiled plan (the scan of every table).
+    Computing,
+    /// Summing published cells from the finest cells.
+    Assembling {
+        /// Number of finest cells.
+        finest_cells: usize,
+    },
+    /// Finished.
+    Done {
+        /// Rows in the results table.
+        rows: usize,
+        /// Seconds since the start.
+        seconds: f64,
+    },
+}
+
+/// Everything a run produces.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The results table (see [`crate::results_schema`]).
+    pub results: RecordBatch,
+    /// The finest cells, one series per indicator.
+    pub finest: FinestCells,
+    /// The cell maps (published cell -> finest cells), one per cell space.
+    pub cell_maps: Vec<CellMap>,
+    /// The data-quality report.
+    pub quality: QualityReport,
+    /// Periods of the run.
+    pub periods: Vec<i32>,
+    /// The primary threshold used.
+    pub threshold: i64,
+}
+
+/// Runs a validated catalogue over extracts.
+///
+/// ```no_run
+/// use spiegel_engine::{Engine, Extract, RunOptions};
+/// use spiegel_model::Catalogue;
+///
+/// let catalogue = Catalogue::load_dir("fixtures/indicators/palliative")?;
+/// let extract = Extract::from_dir("fixtures/extract", &catalogue.contract)?;
+/// let output = Engine::new(catalogue).run_blocking(&extract)?;
+/// println!("{} result rows", output.results.num_rows());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Engine {
+    catalogue: Catalogue,
+    options: RunOptions,
+    progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+}
+
+impl Engine {
+    /// An engine with default options.
+    pub fn new(catalogue: Catalogue) -> Engine {
+        Engine {
+            catalogue,
+            options: RunOptions::default(),
+            progress: None,
+        }
+    }
+
+    /// Replaces the options.
+    pub fn with_options(mut self, options: RunOptions) -> Engine {
+        self.options = options;
+        self
+    }
+
+    /// Reports progress to a callback.
+    pub fn with_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Engine {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// The catalogue.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    fn report(&self, p: Progress) {
+        if let Some(f) = &self.progress {
+            f(p);
+        }
+    }
+
+    fn threshold(&self) -> Result<i64> {
+        let k = self.options.threshold.unwrap_or(self.catalogue.threshold);
+        if k < 1 {
+            return Err(EngineError::Option {
+                option: "threshold".into(),
+                message: format!("must be at least 1, got {k}"),
+            });
+        }
+        Ok(k)
+    }
+
+    fn context(&self) -> Result<SessionContext> {
+        let mut config = SessionConfig::new();
+        if let Some(n) = self.options.target_partitions {
+            if n == 0 {
+                return Err(EngineError::Option {
+                    option: "target_partitions".into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+            config = config.with_target_partitions(n);
+        }
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(self.options.memory_limit)))
+            .build_arc()
+            .map_err(df("building the DataFusion runtime"))?;
+        Ok(SessionContext::new_with_config_rt(config, runtime))
+    }
+
+    /// The tables the catalogue needs.
+    fn needed_tables(&self) -> BTreeSet<String> {
+        let c = &self.catalogue;
+        let mut needed = BTreeSet::new();
+        for role in [TableRole::Person, TableRole::Region] {
+            if let Some(t) = c.contract.table_with_role(role) {
+                needed.insert(t.name.clone());
+            }
+        }
+        for ind in &c.indicators {
+            for q in [&ind.numerator, &ind.denominator] {
+                let mut fs = Vec::new();
+                match q {
+                    spiegel_model::Quantity::Count(cond)
+                    | spiegel_model::Quantity::ColumnSum { condition: cond, .. } => cond.features(&mut fs),
+                    spiegel_model::Quantity::MeasureSum { condition, measure } => {
+                        condition.features(&mut fs);
+                        fs.push(measure);
+                    }
+                    spiegel_model::Quantity::Inhabitants { table } => {
+                        needed.insert(table.clone());
+                    }
+                    _ => {}
+                }
+                needed.extend(fs.into_iter().map(|f| f.table.clone()));
+            }
+            if ind.unit_of_analysis == UnitOfAnalysis::Organisation
+                && let Some(t) = c.contract.table_with_role(TableRole::Organisation)
+            {
+                needed.insert(t.name.clone());
+            }
+        }
+        needed
+    }
+
+    async fn open(&self, ctx: &SessionContext, extract: &Extract) -> Result<BTreeMap<String, DataFrame>> {
+        let mut problems = Vec::new();
+        let mut tables = BTreeMap::new();
+        for name in self.needed_tables() {
+            let contract = self.catalogue.contract.table(&name).expect("needed tables are contract tables");
+            match extract.source(&name) {
+                None => problems.push(SchemaProblem {
+                    table: name.clone(),
+                    column: None,
+                    message: format!(
+                        "missing: the catalogue needs this {} table (`{name}.parquet` or `{name}.csv` in an extract folder)",
+                        contract.role.name()
+                    ),
+                }),
+                Some(source) => {
+                    if let Some(frame) = open_table(ctx, contract, source, &mut problems).await? {
+                        tables.insert(name, frame);
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(EngineError::Schema { problems });
+        }
+        Ok(tables)
+    }
+
+    /// Runs the catalogue (blocking: creates a Tokio runtime).
+    pub fn run_blocking(&self, extract: &Extract) -> Result<RunOutput> {
+        block_on(self.run(extract))
+    }
+
+    /// Runs the catalogue over an extract.
+    pub async fn run(&self, extract: &Extract) -> Result<RunOutput> {
+        let started = Instant::now();
+        let threshold = self.threshold()?;
+        let ctx = self.context()?;
+        self.report(Progress::Opening);
+        let tables = self.open(&ctx, extract).await?;
+        self.report(Progress::Checking);
+        let (quality, errors) = check(&self.catalogue, &tables).await?;
+        if !errors.is_empty() {
+            return Err(EngineError::Data { problems: errors });
+        }
+        self.report(Progress::Computing);
+        let compiled = compile(&self.catalogue, &tables)?;
+        let mut collected = BTreeMap::new();
+        for (frame, plan) in &compiled.frames {
+            let batches = plan
+                .clone()
+                .collect()
+                .await
+                .map_err(df("computing the finest cells"))?;
+            collected.insert(*frame, collect_frame(&batches)?);
+        }
+        let regions = self.region_map(&tables).await?;
+        let finest = series(&self.catalogue, &compiled, &collected);
+        let periods: Vec<i32> = collected
+            .get(&Frame::Person)
+            .map(|c| c.keys.iter().map(|k| k.period).collect::<BTreeSet<_>>().into_iter().collect())
+            .unwrap_or_default();
+        self.report(Progress::Assembling {
+            finest_cells: collected.values().map(|c| c.keys.len()).sum(),
+        });
+        let mut cell_maps = Vec::new();
+        for space in [CellSpace::Person, CellSpace::Population, CellSpace::Organisation] {
+            if finest.series.iter().any(|s| s.space == space) {
+                cell_maps.push(CellMap::build(
+                    space,
+                    finest.keys(space),
+                    &periods,
+                    &regions,
+                    &self.options.strata,
+                    &self.catalogue,
+                ));
+            }
+        }
+        let mut builder = ResultsBuilder::new(threshold);
+        for (ind, s) in self.catalogue.indicators.iter().zip(&finest.series) {
+            let Some(map) = cell_maps.iter().find(|m| m.space == s.space) else {
+                continue;
+            };
+            let sums = map.sum(s);
+            for (cell, counts) in map.cells.iter().zip(&sums) {
+                if cell.stratifiers().iter().all(|x| ind.stratifiers.contains(x)) {
+                    builder.push(ind, cell, counts);
+                }
+            }
+        }
+        let results = builder.finish()?;
+        self.report(Progress::Done {
+            rows: results.num_rows(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(RunOutput {
+            results,
+            finest,
+            cell_maps,
+            quality,
+            periods,
+            threshold,
+        })
+    }
+
+    /// The compiled plans (logical, optimised and physical) as text.
+    pub async fn explain(&self, extract: &Extract) -> Result<String> {
+        let ctx = self.context()?;
+        let tables = self.open(&ctx, extract).await?;
+        let compiled = compile(&self.catalogue, &tables)?;
+        let mut out = String::new();
+        out.push_str(&format!(
+            "# Features: {} distinct per-person features over {} event table(s), one grouped pass each\n",
+            compiled.features.len(),
+            compiled.features.iter().map(|(t, _, _)| t).collect::<BTreeSet<_>>().len()
+        ));
+        for (table, name, f) in &compiled.features {
+            out.push_str(&format!(
+                "  {name} on {table}: {:?} in [death - {} d, death - {} d], {} filter(s)\n",
+                f.kind,
+                f.window.from,
+                f.window.to,
+                f.filter.len()
+            ));
+        }
+        for (frame, plan) in &compiled.frames {
+            out.push_str(&format!("\n# {frame:?} finest cells: optimised logical plan\n"));
+            let optimised = plan
+                .clone()
+                .into_optimized_plan()
+                .map_err(df("optimising the plan"))?;
+            out.push_str(&format!("{}\n", optimised.display_indent()));
+            out.push_str(&format!("\n# {frame:?} finest cells: physical plan\n"));
+            let physical = plan
+                .clone()
+                .create_physical_plan()
+                .await
+                .map_err(df("planning"))?;
+            out.push_str(&format!("{}\n", displayable(physical.as_ref()).indent(true)));
+        }
+        Ok(out)
+    }
+
+    /// Explain, blocking.
+    pub fn explain_blocking(&self, extract: &Extract) -> Result<String> {
+        block_on(self.explain(extract))
+    }
+
+    async fn region_map(&self, tables: &BTreeMap<String, DataFrame>) -> Result<RegionMap> {
+        let Some(t) = self.catalogue.contract.table_with_role(TableRole::Region) else {
+            return Ok(RegionMap::default());
+        };
+        let levels: Vec<String> = t.levels.iter().map(|l| l.name.clone()).collect();
+        let mut select = vec![
+            cast_expr("year", DataType::Int32),
+            cast_expr("municipality_code", DataType::Utf8),
+        ];
+        select.extend(t.levels.iter().map(|l| cast_expr(&l.column, DataType::Utf8)));
+        let batches = tables[&t.name]
+            .clone()
+            .select(select)
+            .map_err(df("reading the region table"))?
+            .collect()
+            .await
+            .map_err(df("reading the region table"))?;
+        let mut regions = HashMap::new();
+        for b in &batches {
+            let year = cast(b.column(0), &DataType::Int32).map_err(|e| df("reading the region table")(e.into()))?;
+            let year = year.as_primitive::<Int32Type>();
+            let muni = b.column(1).as_string::<i32>();
+            for row in 0..b.num_rows() {
+                let ids = (0..levels.len())
+                    .map(|l| {
+                        let a = b.column(2 + l).as_string::<i32>();
+                        if a.is_null(row) { String::new() } else { a.value(row).to_string() }
+                    })
+                    .collect();
+                regions.insert((year.value(row), muni.value(row).to_string()), ids);
+            }
+        }
+        Ok(RegionMap { levels, regions })
+    }
+}
+
+fn cast_expr(column: &str, dt: DataType) -> datafusion::logical_expr::Expr {
+    datafusion::prelude::cast(crate::compile::c(column), dt).alias(column)
+}
+
+/// Builds one series per indicator from the collected frames.
+fn series(cat: &Catalogue, compiled: &Compiled, collected: &BTreeMap<Frame, crate::cells::Collected>) -> FinestCells {
+    let empty = crate::cells::Collected::default();
+    let mut out = Vec::new();
+    for (ind, cols) in cat.indicators.iter().zip(&compiled.series) {
+        let (num_frame, num_col) = &cols.numerator;
+        let (den_frame, den_col) = &cols.denominator;
+        let space = match (num_frame, den_frame) {
+            (Frame::Organisation, _) => CellSpace::Organisation,
+            (_, Frame::Population) => CellSpace::Population,
+            _ => CellSpace::Person,
+        };
+        let mut cells: BTreeMap<CellKey, Counts> = BTreeMap::new();
+        let project = |k: &CellKey| -> CellKey {
+            match space {
+                CellSpace::Population => CellKey {
+                    diagnosis_group: None,
+                    ..k.clone()
+                },
+                _ => k.clone(),
+            }
+        };
+        let frame = |f: &Frame| collected.get(f).unwrap_or(&empty);
+        let nf = frame(num_frame);
+        let zeros = Vec::new();
+        let n = nf.columns.get(num_col).unwrap_or(&zeros);
+        let q = cols.sum_squares.as_ref().and_then(|q| nf.columns.get(q));
+        for (i, k) in nf.keys.iter().enumerate() {
+            let e = cells.entry(project(k)).or_default();
+            e.numerator += n.get(i).copied().unwrap_or(0);
+            if let Some(q) = q {
+                e.sum_squares += q.get(i).copied().unwrap_or(0);
+            }
+        }
+        let df_ = frame(den_frame);
+        let d = df_.columns.get(den_col).unwrap_or(&zeros);
+        for (i, k) in df_.keys.iter().enumerate() {
+            cells.entry(project(k)).or_default().denominator += d.get(i).copied().unwrap_or(0);
+        }
+        out.push(Series {
+            indicator_id: ind.id.clone(),
+            space,
+            cells,
+        });
+    }
+    FinestCells { series: out }
+}
+
+/// Runs a future to completion on a fresh multi-threaded Tokio runtime.
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EngineError::File {
+            action: "start",
+            path: "tokio runtime".into(),
+            message: e.to_string(),
+        })?;
+    rt.block_on(f)
+}
