@@ -160,7 +160,7 @@ fn null_checks(cat: &Catalogue, table: &str, key: Option<&str>) -> Vec<Check> {
         .map(|col| Check {
             name: format!("null_{}", col.name),
             severity: Severity::Error,
-            message: format!("have no {} (the column may not be null)", col.name),
+            message: format!("with no {} (the column may not be null)", col.name),
             expr: c(&col.name).is_null(),
             key: key.map(str::to_string),
         })
@@ -186,14 +186,14 @@ pub(crate) async fn check(
     checks.push(Check {
         name: "death_before_birth".into(),
         severity: Severity::Error,
-        message: "have a death_date before their birth_date".into(),
+        message: "with a death_date before their birth_date".into(),
         expr: c("death_date").lt(c("birth_date")),
         key: Some("person_id".into()),
     });
     checks.push(Check {
         name: "unknown_sex_value".into(),
         severity: Severity::Warning,
-        message: "have a sex other than female, male or unknown (counted in totals, in no sex stratum)".into(),
+        message: "with a sex other than female, male or unknown (counted in totals, in no sex stratum)".into(),
         expr: c("sex").in_list(vec![lit("female"), lit("male"), lit("unknown")], true),
         key: None,
     });
@@ -238,7 +238,7 @@ pub(crate) async fn check(
                 (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
             })
             .collect();
-        let message = "repeat a person_id that another row already has (one row per decedent)";
+        let message = "with a person_id that another row already has (one row per decedent)";
         errors.push(DataProblem {
             table: person_name.clone(),
             check: "duplicate_person_id".into(),
@@ -274,7 +274,7 @@ pub(crate) async fn check(
             checks.push(Check {
                 name: "end_before_start".into(),
                 severity: Severity::Error,
-                message: format!("have an {end} before their {}", t.start.as_deref().unwrap_or_default()),
+                message: format!("with an {end} before their {}", t.start.as_deref().unwrap_or_default()),
                 expr: c(end).lt(start.clone()),
                 key: Some(key.into()),
             });
@@ -282,14 +282,14 @@ pub(crate) async fn check(
         checks.push(Check {
             name: "unknown_person".into(),
             severity: Severity::Warning,
-            message: "belong to no person of the person table (ignored)".into(),
+            message: "of no person in the person table (ignored)".into(),
             expr: col("__qpid").is_null(),
             key: None,
         });
         checks.push(Check {
             name: "after_death".into(),
             severity: Severity::Warning,
-            message: "start after the person's death (outside every window)".into(),
+            message: "starting after the person's death (outside every window)".into(),
             expr: start.gt(col("__qdeath")),
             key: None,
         });
@@ -322,7 +322,7 @@ pub(crate) async fn check(
             checks.push(Check {
                 name: "unused_by_indicators".into(),
                 severity: Severity::Info,
-                message: "match no criterion of any indicator (valid data, e.g. other settings)".into(),
+                message: "matching no criterion of any indicator (valid data, e.g. other settings)".into(),
                 expr: filters.into_iter().reduce(Expr::or).unwrap_or(lit(false)).not(),
                 key: None,
             });
@@ -345,7 +345,7 @@ pub(crate) async fn check(
             .await
             .map_err(df("checking the region table"))?;
         if dups > 0 {
-            let message = "(year, municipality_code) pairs appear more than once: a municipality belongs to one region per level and year";
+            let message = "with a (year, municipality_code) pair that appears more than once: a municipality belongs to one region per level and year";
             errors.push(DataProblem {
                 table: t.name.clone(),
                 check: "duplicate_municipality_year".into(),
@@ -386,7 +386,7 @@ pub(crate) async fn check(
                 check: "municipality_not_in_region_table".into(),
                 rows: placed as u64,
                 severity: Severity::Warning,
-                message: "have a municipality_code missing from the region table for their year of death (counted for the nation only)".into(),
+                message: "with a municipality_code missing from the region table for their year of death (counted for the nation only)".into(),
             });
         }
     }
@@ -400,14 +400,14 @@ pub(crate) async fn check(
                 checks.push(Check {
                     name: "age_band_not_understood".into(),
                     severity: Severity::Error,
-                    message: "have an age_group that is not a band like `65-69` or `90+`".into(),
+                    message: "with an age_group that is not a band like `65-69` or `90+`".into(),
                     expr: band_lower_bound(c("age_group")).is_null(),
                     key: Some("age_group".into()),
                 });
                 checks.push(Check {
                     name: "negative_population".into(),
                     severity: Severity::Error,
-                    message: "have a negative population".into(),
+                    message: "with a negative population".into(),
                     expr: c("population").lt(lit(0i64)),
                     key: Some("region_id".into()),
                 });

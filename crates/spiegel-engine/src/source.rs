@@ -118,6 +118,12 @@ fn compatible(dt: &DataType, ty: ColumnType) -> bool {
             D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64
         )
     };
+    // A column with no values at all (all null, e.g. an empty optional column
+    // from pandas) has Arrow type Null: it fits any type; the null checks
+    // decide whether nulls are allowed there.
+    if matches!(dt, D::Null) {
+        return true;
+    }
     match ty {
         ColumnType::String => string(dt) || matches!(dt, D::Dictionary(_, v) if string(v)),
         ColumnType::Date => matches!(dt, D::Date32 | D::Date64),

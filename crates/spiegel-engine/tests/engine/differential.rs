@@ -1,0 +1,1 @@
+//! Differential property test: engine against a naive evaluator (written by the differential-test author).

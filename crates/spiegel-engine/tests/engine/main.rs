@@ -1,0 +1,5 @@
+//! Integration tests of the engine (one test binary: each links DataFusion).
+
+mod bad_data;
+mod differential;
+mod tiny;

@@ -1,0 +1,338 @@
+//! The hand-made tiny extract (`fixtures/tiny/`, twelve persons): every
+//! figure below was worked out by hand from the rows, not by running spiegel.
+//! The reasoning per person is in `fixtures/tiny/README.md`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use spiegel_engine::{Engine, EngineError, Extract, RunOptions, RunOutput};
+use spiegel_model::Catalogue;
+
+pub(crate) fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+pub(crate) fn catalogue() -> Catalogue {
+    Catalogue::load_dir(fixtures().join("indicators/palliative")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub(crate) const TABLES: [&str; 6] = ["person", "care_event", "medication", "region", "population", "organisation"];
+
+/// The tiny extract as record batches with types inferred from the CSV text
+/// (dates become Date32, integers Int64, flags Boolean).
+pub(crate) fn tiny_batches() -> BTreeMap<String, RecordBatch> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let ctx = SessionContext::new();
+        let mut out = BTreeMap::new();
+        for t in TABLES {
+            let path = fixtures().join(format!("tiny/{t}.csv"));
+            let batches = ctx
+                .read_csv(path.display().to_string(), CsvReadOptions::new().has_header(true))
+                .await
+                .expect("read csv")
+                .collect()
+                .await
+                .expect("collect csv");
+            let schema = batches[0].schema();
+            let batch = datafusion::arrow::compute::concat_batches(&schema, &batches).expect("concat");
+            out.insert(t.to_string(), batch);
+        }
+        out
+    })
+}
+
+pub(crate) fn extract_from(batches: &BTreeMap<String, RecordBatch>) -> Extract {
+    batches
+        .iter()
+        .fold(Extract::new(), |e, (t, b)| e.with_batches(t.clone(), vec![b.clone()]))
+}
+
+fn run(extract: &Extract, threshold: i64) -> Result<RunOutput, EngineError> {
+    Engine::new(catalogue())
+        .with_options(RunOptions {
+            threshold: Some(threshold),
+            target_partitions: Some(2),
+            ..RunOptions::default()
+        })
+        .run_blocking(extract)
+}
+
+fn tiny_csv() -> Extract {
+    Extract::from_dir(fixtures().join("tiny"), &catalogue().contract).expect("tiny extract")
+}
+
+/// One results row, keyed by its cell.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    numerator: Option<i64>,
+    denominator: Option<i64>,
+    sum_squares: Option<i64>,
+    value: Option<f64>,
+    status: String,
+    reason: Option<String>,
+}
+
+type Key = (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+
+fn rows(batch: &RecordBatch) -> BTreeMap<Key, Row> {
+    let s = |n: &str| batch.column_by_name(n).unwrap().as_string::<i32>().clone();
+    let i = |n: &str| batch.column_by_name(n).unwrap().as_primitive::<Int64Type>().clone();
+    let opt = |a: &datafusion::arrow::array::StringArray, r: usize| (!a.is_null(r)).then(|| a.value(r).to_string());
+    let (id, period, level, region, sex, age, diag, status, reason) = (
+        s("indicator_id"),
+        s("period"),
+        s("region_level"),
+        s("region_id"),
+        s("sex"),
+        s("age_group"),
+        s("diagnosis_group"),
+        s("status"),
+        s("suppression_reason"),
+    );
+    let (n, d, q) = (i("numerator"), i("denominator"), i("sum_squares"));
+    let v = batch.column_by_name("value").unwrap().as_primitive::<Float64Type>().clone();
+    let mut out = BTreeMap::new();
+    for r in 0..batch.num_rows() {
+        let key = (
+            id.value(r).to_string(),
+            period.value(r).to_string(),
+            level.value(r).to_string(),
+            opt(&region, r),
+            opt(&sex, r),
+            opt(&age, r),
+            opt(&diag, r),
+        );
+        let row = Row {
+            numerator: (!n.is_null(r)).then(|| n.value(r)),
+            denominator: (!d.is_null(r)).then(|| d.value(r)),
+            sum_squares: (!q.is_null(r)).then(|| q.value(r)),
+            value: (!v.is_null(r)).then(|| v.value(r)),
+            status: status.value(r).to_string(),
+            reason: opt(&reason, r),
+        };
+        assert!(out.insert(key.clone(), row).is_none(), "duplicate results row {key:?}");
+    }
+    out
+}
+
+fn key(id: &str, level: &str, region: Option<&str>, sex: Option<&str>, age: Option<&str>, diag: Option<&str>) -> Key {
+    let o = |x: Option<&str>| x.map(str::to_string);
+    (id.into(), "2022".into(), level.into(), o(region), o(sex), o(age), o(diag))
+}
+
+fn counts(rows: &BTreeMap<Key, Row>, k: &Key) -> (i64, i64) {
+    let r = rows.get(k).unwrap_or_else(|| panic!("no results row for {k:?}"));
+    (
+        r.numerator.unwrap_or_else(|| panic!("numerator hidden for {k:?}")),
+        r.denominator.unwrap_or_else(|| panic!("denominator hidden for {k:?}")),
+    )
+}
+
+/// National numerator and denominator of all 22 indicators, by hand.
+const NATIONAL: [(&str, i64, i64); 22] = [
+    ("acute_admission_30d", 4, 10),
+    ("chemotherapy_14d", 1, 3),
+    ("deaths_pc_relevant_rate", 11, 2400),
+    ("ed_visit_30d", 3, 10),
+    ("ed_visits_2plus_30d", 1, 10),
+    ("gp_contacts_mean_30d", 10, 8),
+    ("hospital_admission_30d", 4, 10),
+    ("hospital_admission_7d", 2, 10),
+    ("hospital_admissions_2plus_30d", 2, 10),
+    ("hospital_days_over14_30d", 2, 10),
+    ("hospitals_with_pc_team", 2, 3),
+    ("icu_admission_30d", 2, 10),
+    ("new_questionable_medication_90d", 2, 8),
+    ("opioid_90d", 4, 8),
+    ("opioid_without_laxative_90d", 2, 4),
+    ("out_of_hours_gp_30d", 3, 8),
+    ("palliative_care_started_early", 2, 3),
+    ("pc_team_coverage", 42, 3000),
+    ("place_of_death_home", 4, 10),
+    ("place_of_death_hospital", 2, 10),
+    ("potentially_inappropriate_30d", 3, 3),
+    ("resuscitation_30d", 1, 10),
+];
+
+#[test]
+fn national_figures_of_all_22_indicators() {
+    let out = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}"));
+    let rows = rows(&out.results);
+    let cat = catalogue();
+    let ids: HashSet<&str> = cat.indicators.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids.len(), 22);
+    for (id, n, d) in NATIONAL {
+        assert!(ids.contains(id), "{id} is not in the catalogue");
+        let k = key(id, "national", None, None, None, None);
+        assert_eq!(counts(&rows, &k), (n, d), "{id}");
+        assert_eq!(rows[&k].status, "published");
+    }
+    let mean = &rows[&key("gp_contacts_mean_30d", "national", None, None, None, None)];
+    assert_eq!(mean.sum_squares, Some(20));
+    assert_eq!(mean.value, Some(1.25));
+    let rate = &rows[&key("deaths_pc_relevant_rate", "national", None, None, None, None)];
+    assert!((rate.value.unwrap() - 11.0 / 2400.0 * 1000.0).abs() < 1e-12);
+    // Proportions carry no sum of squares.
+    assert_eq!(rows[&key("opioid_90d", "national", None, None, None, None)].sum_squares, None);
+}
+
+#[test]
+fn region_levels_and_strata_by_hand() {
+    let out = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}"));
+    let rows = rows(&out.results);
+    let h = "hospital_admission_30d";
+    let cases: Vec<(Key, (i64, i64))> = vec![
+        // Networks: N1 = GM0001 + GM0002, N2 = GM0003.
+        (key(h, "network", Some("N1"), None, None, None), (4, 7)),
+        (key(h, "network", Some("N2"), None, None, None), (0, 3)),
+        // Care-office regions cut across networks: R1 = GM0001, R2 = GM0002 + GM0003.
+        (key(h, "care_office_region", Some("R1"), None, None, None), (3, 4)),
+        (key(h, "care_office_region", Some("R2"), None, None, None), (1, 6)),
+        (key(h, "province", Some("P1"), None, None, None), (4, 7)),
+        (key(h, "province", Some("P2"), None, None, None), (0, 3)),
+        // Strata: P11 (sex unknown) is in no sex stratum.
+        (key(h, "national", None, Some("female"), None, None), (3, 5)),
+        (key(h, "national", None, Some("male"), None, None), (1, 4)),
+        (key(h, "national", None, None, Some("80+"), None), (2, 5)),
+        (key(h, "national", None, None, Some("65-79"), None), (1, 3)),
+        (key(h, "national", None, None, Some("0-64"), None), (1, 2)),
+        (key(h, "network", Some("N1"), Some("female"), Some("80+"), None), (2, 3)),
+        (key(h, "national", None, None, None, Some("cancer")), (3, 3)),
+        (key(h, "national", None, None, None, Some("heart")), (1, 1)),
+        (key(h, "national", None, None, None, Some("renal")), (0, 2)),
+        (key(h, "national", None, None, None, Some("hiv")), (0, 0)),
+        (key(h, "national", None, None, None, Some("other")), (0, 0)),
+        // The mean: numerator is the sum of contacts, denominator the persons.
+        (key("gp_contacts_mean_30d", "network", Some("N1"), None, None, None), (4, 5)),
+        (key("gp_contacts_mean_30d", "network", Some("N2"), None, None, None), (6, 3)),
+        (key("gp_contacts_mean_30d", "national", None, Some("female"), None, None), (5, 4)),
+        // The rate: decedents of all ages over inhabitants.
+        (key("deaths_pc_relevant_rate", "network", Some("N1"), None, None, None), (8, 1600)),
+        (key("deaths_pc_relevant_rate", "network", Some("N2"), None, None, None), (3, 800)),
+        (key("deaths_pc_relevant_rate", "national", None, Some("female"), None, None), (6, 1200)),
+        (key("deaths_pc_relevant_rate", "national", None, None, Some("80+"), None), (5, 1200)),
+        (key("deaths_pc_relevant_rate", "national", None, None, Some("0-64"), None), (3, 600)),
+        // Organisations: hospitals placed by the municipality of their region_id.
+        (key("hospitals_with_pc_team", "network", Some("N1"), None, None, None), (1, 2)),
+        (key("hospitals_with_pc_team", "network", Some("N2"), None, None, None), (1, 1)),
+        (key("hospitals_with_pc_team", "care_office_region", Some("R2"), None, None, None), (1, 2)),
+        (key("pc_team_coverage", "network", Some("N1"), None, None, None), (30, 1800)),
+        (key("pc_team_coverage", "network", Some("N2"), None, None, None), (12, 1200)),
+    ];
+    for (k, expected) in cases {
+        assert_eq!(counts(&rows, &k), expected, "{k:?}");
+    }
+    let mean_n2 = &rows[&key("gp_contacts_mean_30d", "network", Some("N2"), None, None, None)];
+    assert_eq!(mean_n2.sum_squares, Some(14));
+    assert_eq!(mean_n2.value, Some(2.0));
+    let zero = &rows[&key(h, "national", None, None, None, Some("hiv"))];
+    assert_eq!((zero.value, zero.status.as_str()), (None, "published"));
+}
+
+#[test]
+fn publication_shape() {
+    let out = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}"));
+    let rows = rows(&out.results);
+    // Cells not allowed by an indicator's stratifiers are not published.
+    assert!(!rows.contains_key(&key("chemotherapy_14d", "national", None, None, None, Some("cancer"))));
+    assert!(!rows.contains_key(&key("deaths_pc_relevant_rate", "national", None, None, None, Some("cancer"))));
+    assert!(!rows.contains_key(&key("hospitals_with_pc_team", "national", None, Some("female"), None, None)));
+    // Diagnosis groups are published for the nation only.
+    assert!(!rows.contains_key(&key("opioid_90d", "network", Some("N1"), None, None, Some("cancer"))));
+    // Count per fully stratified indicator: 1 nation + 2 networks + 2 regions + 2 provinces = 7 regions,
+    // x (1 + 2 sexes + 3 ages + 6 sex x age) = 84, plus 10 diagnosis groups for the nation.
+    let per = |id: &str| rows.keys().filter(|k| k.0 == id).count();
+    assert_eq!(per("opioid_90d"), 7 * 12 + 10);
+    assert_eq!(per("chemotherapy_14d"), 7 * 12);
+    assert_eq!(per("deaths_pc_relevant_rate"), 7 * 12);
+    assert_eq!(per("hospitals_with_pc_team"), 7);
+    assert_eq!(out.periods, vec![2022]);
+}
+
+#[test]
+fn primary_suppression_hides_small_counts_and_their_value() {
+    let out = run(&tiny_csv(), 10).unwrap_or_else(|e| panic!("{e}"));
+    let rows = rows(&out.results);
+    let hidden = &rows[&key("hospital_admission_30d", "national", None, None, None, None)];
+    assert_eq!(hidden.status, "suppressed_primary");
+    assert_eq!(hidden.reason.as_deref(), Some("numerator_below_threshold"));
+    assert_eq!((hidden.numerator, hidden.denominator, hidden.value), (None, None, None));
+    let both = &rows[&key("hospitals_with_pc_team", "national", None, None, None, None)];
+    assert_eq!(both.reason.as_deref(), Some("numerator_and_denominator_below_threshold"));
+    let mean = &rows[&key("gp_contacts_mean_30d", "national", None, None, None, None)];
+    assert_eq!(mean.reason.as_deref(), Some("denominator_below_threshold"));
+    assert_eq!(mean.sum_squares, None);
+    let shown = &rows[&key("deaths_pc_relevant_rate", "national", None, None, None, None)];
+    assert_eq!((shown.numerator, shown.denominator), (Some(11), Some(2400)));
+    assert_eq!(shown.status, "published");
+    let small_denominator = &rows[&key("hospital_admission_30d", "network", Some("N2"), None, None, None)];
+    assert_eq!(small_denominator.reason.as_deref(), Some("denominator_below_threshold"));
+    // Zeros are not small: a zero cell is published.
+    let zero_both = &rows[&key("hospital_admission_30d", "national", None, None, None, Some("hiv"))];
+    assert_eq!((zero_both.numerator, zero_both.status.as_str()), (Some(0), "published"));
+    // Every row is either published with its counts or hidden with all of them.
+    for (k, r) in &rows {
+        match r.status.as_str() {
+            "published" => assert!(r.numerator.is_some() && r.denominator.is_some() && r.reason.is_none(), "{k:?}"),
+            "suppressed_primary" => {
+                assert!(r.numerator.is_none() && r.denominator.is_none() && r.value.is_none() && r.sum_squares.is_none(), "{k:?}")
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+}
+
+#[test]
+fn csv_parquet_and_batches_give_identical_results() {
+    let from_csv = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}")).results;
+    let batches = tiny_batches();
+    let from_batches = run(&extract_from(&batches), 1).unwrap_or_else(|e| panic!("{e}")).results;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (t, b) in &batches {
+        spiegel_engine::write_parquet(b, &dir.path().join(format!("{t}.parquet"))).expect("write parquet");
+    }
+    let extract = Extract::from_dir(dir.path(), &catalogue().contract).expect("extract");
+    let from_parquet = run(&extract, 1).unwrap_or_else(|e| panic!("{e}")).results;
+    assert_eq!(from_csv, from_batches);
+    assert_eq!(from_csv, from_parquet);
+    // And one partition gives the same as two.
+    let one = Engine::new(catalogue())
+        .with_options(RunOptions {
+            threshold: Some(1),
+            target_partitions: Some(1),
+            ..RunOptions::default()
+        })
+        .run_blocking(&tiny_csv())
+        .expect("run");
+    assert_eq!(from_csv, one.results);
+}
+
+#[test]
+fn finest_cells_sum_to_every_published_cell() {
+    let out = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}"));
+    // The cell map is the linear system: national = sum of every finest cell of
+    // the period; each region level partitions them.
+    for map in &out.cell_maps {
+        for (cell, members) in map.cells.iter().zip(&map.members) {
+            if cell.level == "national" && cell.stratifiers().is_empty() {
+                let expected = map.keys.iter().filter(|k| k.period == cell.period).count();
+                assert_eq!(members.len(), expected, "{:?}", map.space);
+            }
+        }
+        for level in ["network", "care_office_region", "province"] {
+            let mut seen = HashSet::new();
+            for (cell, members) in map.cells.iter().zip(&map.members) {
+                if cell.level == level && cell.stratifiers().is_empty() {
+                    for m in members {
+                        assert!(seen.insert(*m), "finest cell {m} in two {level} cells");
+                    }
+                }
+            }
+            assert_eq!(seen.len(), map.keys.len(), "{level} covers every finest cell");
+        }
+    }
+}
