@@ -108,6 +108,20 @@ enum Format {
     Json,
 }
 
+/// Writes to stdout; a closed pipe (`spiegel explain | head`) ends the
+/// program quietly instead of panicking like `println!` would.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 /// Finds a bundled default path from the current folder, or from the source tree.
 fn resolve(path: &Path, default: &str) -> PathBuf {
     if path.exists() || path != Path::new(default) {
@@ -143,7 +157,7 @@ type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn validate(dir: &Path) -> CliResult {
     let catalogue = Catalogue::load_dir(dir)?;
-    println!(
+    out!(
         "ok: catalogue `{}` version {} with {} indicators is valid",
         catalogue.id,
         catalogue.version,
@@ -175,12 +189,12 @@ fn engine(input: &InputArgs, strata: &StrataArgs, threshold: Option<i64>) -> Res
 
 fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
     let (engine, extract) = engine(&input, &strata, None)?;
-    print!("{}", engine.explain_blocking(&extract)?);
+    out!("{}", engine.explain_blocking(&extract)?.trim_end());
     let output = engine.run_blocking(&extract)?;
-    println!("\n# Cell map: every published cell is a sum of finest cells");
+    out!("\n# Cell map: every published cell is a sum of finest cells");
     for map in &output.cell_maps {
         let members: usize = map.members.iter().map(Vec::len).sum();
-        println!(
+        out!(
             "  {:?}: {} finest cells, {} published cells, {} memberships (non-zeros of the 0/1 matrix)",
             map.space,
             map.keys.len(),
@@ -194,7 +208,7 @@ fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
             *by_shape.entry((cell.level.clone(), shape)).or_default() += 1;
         }
         for ((level, shape), n) in by_shape {
-            println!("    {level:<20} {shape:<28} {n:>7} cells");
+            out!("    {level:<20} {shape:<28} {n:>7} cells");
         }
     }
     Ok(())
@@ -243,8 +257,8 @@ fn run(args: RunArgs) -> CliResult {
         }
         written.push(path.display().to_string());
     }
-    print!("{}", summary(engine.catalogue(), &output));
-    println!("\nResults ({} rows) written to: {}", output.results.num_rows(), written.join(", "));
+    out!("{}", summary(engine.catalogue(), &output).trim_end());
+    out!("\nResults ({} rows) written to: {}", output.results.num_rows(), written.join(", "));
     eprintln!(
         "warning: only primary suppression (counts 1..{} hidden) is applied; complementary (secondary) suppression is not yet applied, so hidden cells may be recoverable from published totals. Do not release these results outside the secure environment.",
         output.threshold - 1
@@ -326,9 +340,9 @@ fn synth(scale: f64, out: &Path, seed: u64, years: Vec<i32>) -> CliResult {
     });
     bar.finish_and_clear();
     let summary = summary?;
-    println!("Synthetic extract (scale {scale}, seed {seed}) written to {}:", out.display());
+    out!("Synthetic extract (scale {scale}, seed {seed}) written to {}:", out.display());
     for (table, rows) in &summary.rows {
-        println!("  {table:<14} {rows:>12} rows");
+        out!("  {table:<14} {rows:>12} rows");
     }
     Ok(())
 }

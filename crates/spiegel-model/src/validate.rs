@@ -530,7 +530,6 @@ impl Ctx<'_> {
         if self.unit != UnitOfAnalysis::Person {
             sink.push(path, "event criteria need persons as the unit of analysis");
         }
-        let window = window(&s.window, &join(path, "window"), sink);
         let mut filter = Vec::new();
         let table = self.parts.contract.table(&s.table);
         match table {
@@ -562,6 +561,7 @@ impl Ctx<'_> {
                 }
             }
         }
+        let window = window(&s.window, &join(path, "window"), sink);
         if stay_days && s.timing.is_some() {
             sink.push(join(path, "timing"), "stay days always use the overlap of a stay with the window");
         }

@@ -1,0 +1,112 @@
+//! The command line, end to end: output snapshots and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// Runs `spiegel` in the repository root; returns (exit code, stdout, stderr)
+/// with the temporary folder replaced by `[OUT]`.
+fn spiegel(args: &[&str], out: Option<&Path>) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_spiegel"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run spiegel");
+    let clean = |b: &[u8]| {
+        let mut s = String::from_utf8_lossy(b).into_owned();
+        if let Some(out) = out {
+            s = s.replace(&out.display().to_string(), "[OUT]");
+        }
+        s.replace(&root().display().to_string(), "[ROOT]")
+    };
+    (output.status.code().unwrap_or(-1), clean(&output.stdout), clean(&output.stderr))
+}
+
+#[test]
+fn validate_the_palliative_catalogue() {
+    let (code, stdout, _) = spiegel(&["validate", "fixtures/indicators/palliative"], None);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
+fn validate_reports_every_problem_and_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalogue = std::fs::read_to_string(root().join("fixtures/indicators/palliative/catalogue.yaml")).expect("catalogue");
+    std::fs::write(dir.path().join("catalogue.yaml"), catalogue).expect("write");
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "id: bad_one\nversion: \"1\"\ntitle: {nl: x, en: y}\ntype: process\nunit: proportion\ndirection: lower\npopulation: palliative_decedents\nnumerator:\n  criteria:\n    event:\n      table: care_events\n      window: {from_days: 10, to_days: 30}\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = spiegel(&["validate", &dir.path().display().to_string()], Some(dir.path()));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    insta::assert_snapshot!(stderr);
+}
+
+#[test]
+fn run_on_the_tiny_extract() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = out.path().display().to_string();
+    let (code, stdout, stderr) = spiegel(
+        &["run", "--data", "fixtures/tiny", "--threshold", "1", "--out", &o, "--format", "parquet,csv,json"],
+        Some(out.path()),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("run_tiny_stdout", stdout);
+    assert!(stderr.contains("secondary) suppression is not yet applied"), "{stderr}");
+    for f in ["results.parquet", "results.csv", "results.json"] {
+        assert!(out.path().join(f).exists(), "{f}");
+    }
+    let csv = std::fs::read_to_string(out.path().join("results.csv")).expect("csv");
+    assert!(csv.starts_with("indicator_id,indicator_version,unit,period,region_level,region_id,sex,age_group,diagnosis_group,numerator,denominator,sum_squares,value,status,suppression_reason\n"));
+}
+
+#[test]
+fn run_with_default_threshold_suppresses() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = out.path().display().to_string();
+    let (code, stdout, _) = spiegel(&["run", "--data", "fixtures/tiny", "--out", &o], Some(out.path()));
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("run_tiny_k10_stdout", stdout);
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let (code, _, stderr) = spiegel(&["run", "--data", "fixtures/no-such-folder"], None);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("missing_data_folder", stderr);
+    let (code, _, stderr) = spiegel(&["run", "--data", "fixtures/tiny", "--strata", "sex+colour"], None);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("bad_strata", stderr);
+    let (code, _, stderr) = spiegel(&["run", "--data", "fixtures/tiny", "--threshold", "0"], None);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("bad_threshold", stderr);
+}
+
+#[test]
+fn explain_shows_plans_and_cell_map() {
+    let (code, stdout, stderr) = spiegel(&["explain", "--data", "fixtures/tiny"], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("# Person finest cells: physical plan"), "{stdout}");
+    assert!(stdout.contains("AggregateExec"), "{stdout}");
+    let map = stdout.split("# Cell map").nth(1).expect("cell map section");
+    insta::assert_snapshot!("explain_cell_map", map);
+}
+
+#[test]
+fn synth_writes_an_extract_that_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let (code, stdout, stderr) = spiegel(&["synth", "--scale", "0.002", "--out", &d, "--seed", "7"], Some(dir.path()));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("person"), "{stdout}");
+    let out = dir.path().join("out");
+    let (code, stdout, stderr) = spiegel(&["run", "--data", &d, "--out", &out.display().to_string()], Some(dir.path()));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("place_of_death_home"), "{stdout}");
+}
