@@ -144,9 +144,19 @@ pub(crate) fn predicate(e: Expr, p: &Predicate) -> Expr {
     coalesce(vec![raw, lit(false)])
 }
 
+/// `CASE WHEN c1 THEN v1 WHEN c2 THEN v2 ... ELSE otherwise END`, built
+/// directly (the `when` builder returns a `Result` for what cannot fail here).
+fn case(branches: Vec<(Expr, Expr)>, otherwise: Expr) -> Expr {
+    Expr::Case(datafusion::logical_expr::Case::new(
+        None,
+        branches.into_iter().map(|(c, v)| (Box::new(c), Box::new(v))).collect(),
+        Some(Box::new(otherwise)),
+    ))
+}
+
 /// `CASE WHEN cond THEN a ELSE b END`.
 fn if_else(cond: Expr, a: Expr, b: Expr) -> Expr {
-    Expr::Case(datafusion::logical_expr::Case::new(None, vec![(Box::new(cond), Box::new(a))], Some(Box::new(b))))
+    case(vec![(cond, a)], b)
 }
 
 /// Per-event expression of a feature, summed per person. Columns: `__start`,
@@ -161,15 +171,15 @@ fn feature_expr(f: &Feature) -> Expr {
     let end = coalesce(vec![col("__end"), death.clone()]);
     let overlaps = start.clone().lt_eq(hi.clone()).and(end.clone().gt_eq(lo.clone()));
     let value = match f.kind {
-        FeatureKind::Count(Timing::Overlap) => when(filter.and(overlaps), lit(1i64)).otherwise(lit(0i64)),
+        FeatureKind::Count(Timing::Overlap) => if_else(filter.and(overlaps), lit(1i64), lit(0i64)),
         FeatureKind::StayDays => {
             let last = if_else(end.clone().lt(hi.clone()), end, hi);
             let first = if_else(start.clone().gt(lo.clone()), start, lo);
-            when(filter.and(overlaps), cast(last - first + lit(1i32), DataType::Int64)).otherwise(lit(0i64))
+            if_else(filter.and(overlaps), cast(last - first + lit(1i32), DataType::Int64), lit(0i64))
         }
-        _ => when(filter.and(start.between(lo, hi)), lit(1i64)).otherwise(lit(0i64)),
+        _ => if_else(filter.and(start.between(lo, hi)), lit(1i64), lit(0i64)),
     };
-    value.unwrap_or_else(|_| lit(0i64))
+    value
 }
 
 /// Condition over a unit row (person columns and feature columns).
@@ -196,12 +206,13 @@ fn condition(cond: &Condition, names: &BTreeMap<String, String>) -> Expr {
     }
 }
 
-fn count_if(e: Expr) -> Expr {
-    sum(when(e, lit(1i64)).otherwise(lit(0i64)).unwrap_or_else(|_| lit(0i64)))
+/// `SUM(CASE WHEN e THEN 1 ELSE 0 END)`: rows meeting a condition.
+pub(crate) fn count_if(e: Expr) -> Expr {
+    sum(if_else(e, lit(1i64), lit(0i64)))
 }
 
 fn sum_if(cond: Expr, value: Expr) -> Expr {
-    sum(when(cond, value).otherwise(lit(0i64)).unwrap_or_else(|_| lit(0i64)))
+    sum(if_else(cond, value, lit(0i64)))
 }
 
 /// Age in whole years at death: year difference, minus one before the birthday.
@@ -211,39 +222,29 @@ fn age_at_death() -> Expr {
         cast(date_part(lit("month"), e.clone()), DataType::Int64) * lit(100i64)
             + cast(date_part(lit("day"), e), DataType::Int64)
     };
-    let birthday_not_reached = when(
+    let birthday_not_reached = if_else(
         month_day(c("death_date")).lt(month_day(c("birth_date"))),
         lit(1i64),
-    )
-    .otherwise(lit(0i64))
-    .unwrap_or_else(|_| lit(0i64));
+        lit(0i64),
+    );
     year(c("death_date")) - year(c("birth_date")) - birthday_not_reached
 }
 
 fn age_group_expr(cat: &Catalogue, age: Expr) -> Expr {
-    let mut iter = cat.age_groups.iter();
-    let Some(first) = iter.next() else {
-        return lit("all");
-    };
     let in_group = |g: &spiegel_model::AgeGroup| match g.to {
         Some(t) => age.clone().between(lit(g.from), lit(t)),
         None => age.clone().gt_eq(lit(g.from)),
     };
-    let mut builder = when(in_group(first), lit(first.label.clone()));
-    for g in iter {
-        builder = builder.when(in_group(g), lit(g.label.clone()));
-    }
-    // Ages below the first group (negative: death before birth) are caught by
+    // Ages outside every group (negative: death before birth) are caught by
     // the data-quality checks before any figure is published.
-    builder.otherwise(lit("invalid_age")).unwrap_or_else(|_| lit("invalid_age"))
+    case(
+        cat.age_groups.iter().map(|g| (in_group(g), lit(g.label.clone()))).collect(),
+        lit("invalid_age"),
+    )
 }
 
 fn diagnosis_expr(cat: &Catalogue) -> Expr {
     let code = c(&cat.diagnosis.column);
-    let mut iter = cat.diagnosis.groups.iter();
-    let Some(first) = iter.next() else {
-        return lit(cat.diagnosis.other.clone());
-    };
     let in_group = |g: &spiegel_model::CodeGroup| {
         predicate(
             code.clone(),
@@ -253,13 +254,10 @@ fn diagnosis_expr(cat: &Catalogue) -> Expr {
             },
         )
     };
-    let mut builder = when(in_group(first), lit(first.name.clone()));
-    for g in iter {
-        builder = builder.when(in_group(g), lit(g.name.clone()));
-    }
-    builder
-        .otherwise(lit(cat.diagnosis.other.clone()))
-        .unwrap_or_else(|_| lit("other"))
+    case(
+        cat.diagnosis.groups.iter().map(|g| (in_group(g), lit(g.name.clone()))).collect(),
+        lit(cat.diagnosis.other.clone()),
+    )
 }
 
 /// Compiles the catalogue over the opened (canonical) tables.

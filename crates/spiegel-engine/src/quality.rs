@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast as cast_array;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
 use datafusion::logical_expr::{Expr, JoinType};
 use datafusion::prelude::*;
 use spiegel_model::{Catalogue, TableRole};
 
-use crate::compile::{band_lower_bound, c, predicate};
+use crate::compile::{band_lower_bound, c, count_if, predicate};
 use crate::error::{DataProblem, Result, df};
 
 /// How serious a finding is.
@@ -62,10 +62,6 @@ struct Check {
     message: String,
     expr: Expr,
     key: Option<String>,
-}
-
-fn count_if(e: Expr) -> Expr {
-    sum(when(e, lit(1i64)).otherwise(lit(0i64)).unwrap_or_else(|_| lit(0i64)))
 }
 
 async fn run_checks(

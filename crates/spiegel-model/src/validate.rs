@@ -102,7 +102,7 @@ pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> Catalogu
             if to < from {
                 sink.push(&path, format!("age group `{}` ends ({to}) before it starts ({from})", g.label));
             }
-            expected_from = to + 1;
+            expected_from = to.saturating_add(1);
         } else if i + 1 != def.age_groups.len() {
             sink.push(&path, format!("only the last age group may be open-ended; `{}` is not last", g.label));
         }
@@ -723,7 +723,7 @@ fn window(w: &WindowDef, path: &str, sink: &mut Sink) -> r::Window {
         }
     };
     if to < 0 {
-        sink.push(path, format!("the window ends {} days after death; windows end on or before the date of death", -to));
+        sink.push(path, format!("the window ends {} days after death; windows end on or before the date of death", to.unsigned_abs()));
     }
     if from < to {
         sink.push(
