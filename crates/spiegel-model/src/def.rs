@@ -1,7 +1,7 @@
 //! The definition format as written in YAML: permissive serde types.
 //!
 //! These types say what may be written, not whether it makes sense: every
-//! `Option` here is checked in [`crate::validate`], which turns a definition
+//! `Option` here is checked in the `validate` module, which turns a definition
 //! into the resolved types of [`crate::resolved`] and collects every problem.
 //! Unknown fields are refused here already (`deny_unknown_fields`): a typo must
 //! fail, not vanish. The JSON Schema for editors is generated from these types.
@@ -119,7 +119,9 @@ pub enum UnitOfAnalysis {
 }
 
 /// Stratifiers a published cell can be split by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Stratifier {
@@ -446,7 +448,9 @@ pub struct TableDef {
 }
 
 /// The role of a table in the data contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TableRole {

@@ -1,6 +1,6 @@
 //! Reading a catalogue folder: `catalogue.yaml` plus one YAML file per indicator.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -75,7 +75,7 @@ impl Catalogue {
             },
         );
         let mut resolved = Vec::new();
-        let mut ids = BTreeSet::new();
+        let mut ids = BTreeMap::new();
         for src in indicators {
             let Some(ind) = parse::<IndicatorDef>(src, true, &mut problems) else {
                 continue;
@@ -85,10 +85,20 @@ impl Catalogue {
                 indicator: Some(ind.id.clone()),
                 problems: &mut problems,
             };
-            if !ids.insert(ind.id.clone()) {
-                sink.push("id", "another file defines an indicator with the same id");
+            if let Some(first) = ids.insert(ind.id.clone(), src.name.clone()) {
+                sink.push(
+                    "id",
+                    format!(
+                        "the id is already used by the indicator in {first}; ids must be unique"
+                    ),
+                );
             }
-            resolved.push(resolve_indicator(&ind, &parts, PathBuf::from(&src.name), &mut sink));
+            resolved.push(resolve_indicator(
+                &ind,
+                &parts,
+                PathBuf::from(&src.name),
+                &mut sink,
+            ));
         }
         if resolved.is_empty() && problems.is_empty() {
             problems.push(Problem {
@@ -117,7 +127,11 @@ impl Catalogue {
 
 /// Parses YAML in two steps: syntax (with line and column), then structure
 /// (with the path of the offending field).
-fn parse<T: DeserializeOwned>(src: &Source, is_indicator: bool, problems: &mut Vec<Problem>) -> Option<T> {
+fn parse<T: DeserializeOwned>(
+    src: &Source,
+    is_indicator: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
     let value: serde_yaml_ng::Value = match serde_yaml_ng::from_str(&src.text) {
         Ok(v) => v,
         Err(e) => {

@@ -221,7 +221,8 @@ pub struct CodeGroup {
 impl CodeGroup {
     /// Whether a code is in the group.
     pub fn matches(&self, code: &str) -> bool {
-        self.include.iter().any(|m| m.matches(code)) && !self.exclude.iter().any(|m| m.matches(code))
+        self.include.iter().any(|m| m.matches(code))
+            && !self.exclude.iter().any(|m| m.matches(code))
     }
 }
 
@@ -490,8 +491,19 @@ impl Predicate {
             Predicate::NotIn(vs) => !vs.iter().any(|x| x.same(v)),
             Predicate::Between { low, high } => match v.as_f64() {
                 Some(x) => {
-                    low.is_none_or(|b| if b.inclusive { x >= b.value } else { x > b.value })
-                        && high.is_none_or(|b| if b.inclusive { x <= b.value } else { x < b.value })
+                    low.is_none_or(|b| {
+                        if b.inclusive {
+                            x >= b.value
+                        } else {
+                            x > b.value
+                        }
+                    }) && high.is_none_or(|b| {
+                        if b.inclusive {
+                            x <= b.value
+                        } else {
+                            x < b.value
+                        }
+                    })
                 }
                 None => false,
             },

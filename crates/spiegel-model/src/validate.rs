@@ -73,7 +73,11 @@ const ORGANISATION_REQUIRED: &[(&str, ColumnType)] = &[
 const EVENT_REQUIRED: &[(&str, ColumnType)] = &[("person_id", ColumnType::String)];
 
 fn same_kind(a: ColumnType, b: ColumnType) -> bool {
-    a == b || (a.is_numeric() && b.is_numeric() && a != ColumnType::Float64 && b != ColumnType::Float64)
+    a == b
+        || (a.is_numeric()
+            && b.is_numeric()
+            && a != ColumnType::Float64
+            && b != ColumnType::Float64)
 }
 
 pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> CatalogueParts {
@@ -100,14 +104,29 @@ pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> Catalogu
         }
         if let Some(to) = g.to {
             if to < from {
-                sink.push(&path, format!("age group `{}` ends ({to}) before it starts ({from})", g.label));
+                sink.push(
+                    &path,
+                    format!(
+                        "age group `{}` ends ({to}) before it starts ({from})",
+                        g.label
+                    ),
+                );
             }
             expected_from = to.saturating_add(1);
         } else if i + 1 != def.age_groups.len() {
-            sink.push(&path, format!("only the last age group may be open-ended; `{}` is not last", g.label));
+            sink.push(
+                &path,
+                format!(
+                    "only the last age group may be open-ended; `{}` is not last",
+                    g.label
+                ),
+            );
         }
         if !labels.insert(g.label.clone()) {
-            sink.push(&path, format!("age group label `{}` is used twice", g.label));
+            sink.push(
+                &path,
+                format!("age group label `{}` is used twice", g.label),
+            );
         }
         age_groups.push(r::AgeGroup {
             label: g.label.clone(),
@@ -118,13 +137,20 @@ pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> Catalogu
     if age_groups.is_empty() {
         sink.push("age_groups", "at least one age group is needed");
     } else if age_groups.last().is_some_and(|g| g.to.is_some()) {
-        sink.push("age_groups", "the last age group must be open-ended (no `to`), so that every age has a group");
+        sink.push(
+            "age_groups",
+            "the last age group must be open-ended (no `to`), so that every age has a group",
+        );
     }
 
     let mut diagnosis = r::DiagnosisGrouping {
         column: def.diagnosis_groups.column.clone(),
         groups: Vec::new(),
-        other: def.diagnosis_groups.other.clone().unwrap_or_else(|| "other".into()),
+        other: def
+            .diagnosis_groups
+            .other
+            .clone()
+            .unwrap_or_else(|| "other".into()),
     };
     match code_lists.get(&def.diagnosis_groups.code_list) {
         Some(list) => diagnosis.groups = list.groups.clone(),
@@ -138,18 +164,32 @@ pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> Catalogu
             Some(c) if c.ty == ColumnType::String => {}
             Some(c) => sink.push(
                 "diagnosis_groups.column",
-                format!("column `{}` is {}, a code column must be string", c.name, c.ty.name()),
+                format!(
+                    "column `{}` is {}, a code column must be string",
+                    c.name,
+                    c.ty.name()
+                ),
             ),
             None => sink.push(
                 "diagnosis_groups.column",
-                format!("unknown column `{}` of table `{}`", def.diagnosis_groups.column, person.name),
+                format!(
+                    "unknown column `{}` of table `{}`",
+                    def.diagnosis_groups.column, person.name
+                ),
             ),
         }
     }
 
-    let threshold = def.disclosure.as_ref().and_then(|d| d.threshold).unwrap_or(10);
+    let threshold = def
+        .disclosure
+        .as_ref()
+        .and_then(|d| d.threshold)
+        .unwrap_or(10);
     if threshold < 1 {
-        sink.push("disclosure.threshold", format!("threshold must be at least 1, got {threshold}"));
+        sink.push(
+            "disclosure.threshold",
+            format!("threshold must be at least 1, got {threshold}"),
+        );
     }
 
     let mut parts = CatalogueParts {
@@ -228,7 +268,11 @@ fn resolve_contract(tables: &BTreeMap<String, TableDef>, sink: &mut Sink) -> r::
             match table.column(col) {
                 None => sink.push(
                     join(&path, "columns"),
-                    format!("a {} table needs column `{col}` ({})", t.role.name(), ty.name()),
+                    format!(
+                        "a {} table needs column `{col}` ({})",
+                        t.role.name(),
+                        ty.name()
+                    ),
                 ),
                 Some(c) if !same_kind(c.ty, *ty) => sink.push(
                     join(&join(&path, "columns"), col),
@@ -252,23 +296,29 @@ fn resolve_contract(tables: &BTreeMap<String, TableDef>, sink: &mut Sink) -> r::
         date_col("start", &table.start, sink);
         date_col("end", &table.end, sink);
         match t.role {
-            TableRole::Event if table.start.is_none() => {
-                sink.push(join(&path, "start"), "an event table must name its start-date column")
-            }
-            TableRole::Event => {}
-            _ if table.start.is_some() || table.end.is_some() => sink.push(
-                &path,
-                "only event tables have `start` and `end` columns",
+            TableRole::Event if table.start.is_none() => sink.push(
+                join(&path, "start"),
+                "an event table must name its start-date column",
             ),
+            TableRole::Event => {}
+            _ if table.start.is_some() || table.end.is_some() => {
+                sink.push(&path, "only event tables have `start` and `end` columns")
+            }
             _ => {}
         }
         if t.role == TableRole::Region {
             if table.levels.is_empty() {
-                sink.push(join(&path, "levels"), "a region table must name at least one region level");
+                sink.push(
+                    join(&path, "levels"),
+                    "a region table must name at least one region level",
+                );
             }
             for l in &table.levels {
                 if l.name == "national" {
-                    sink.push(join(&path, "levels"), "`national` is always published; it is not a region level column");
+                    sink.push(
+                        join(&path, "levels"),
+                        "`national` is always published; it is not a region level column",
+                    );
                 }
                 if table.column(&l.column).is_none() {
                     sink.push(
@@ -287,7 +337,10 @@ fn resolve_contract(tables: &BTreeMap<String, TableDef>, sink: &mut Sink) -> r::
         if n != 1 {
             sink.push(
                 "data_contract",
-                format!("the contract needs exactly one {} table, found {n}", role.name()),
+                format!(
+                    "the contract needs exactly one {} table, found {n}",
+                    role.name()
+                ),
             );
         }
     }
@@ -296,18 +349,29 @@ fn resolve_contract(tables: &BTreeMap<String, TableDef>, sink: &mut Sink) -> r::
         if n > 1 {
             sink.push(
                 "data_contract",
-                format!("the contract may have at most one {} table, found {n}", role.name()),
+                format!(
+                    "the contract may have at most one {} table, found {n}",
+                    role.name()
+                ),
             );
         }
     }
     r::DataContract { tables: out }
 }
 
-fn parse_matcher(system: CodeSystem, entry: &str, path: &str, sink: &mut Sink) -> Option<r::CodeMatcher> {
+fn parse_matcher(
+    system: CodeSystem,
+    entry: &str,
+    path: &str,
+    sink: &mut Sink,
+) -> Option<r::CodeMatcher> {
     let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
     if let Some((lo, hi)) = entry.split_once('-') {
         if system != CodeSystem::Icd10 {
-            sink.push(path, format!("`{entry}`: ranges are for ICD-10 lists only; ATC entries are prefixes"));
+            sink.push(
+                path,
+                format!("`{entry}`: ranges are for ICD-10 lists only; ATC entries are prefixes"),
+            );
             return None;
         }
         let (lo, hi) = (lo.trim(), hi.trim());
@@ -331,18 +395,28 @@ fn parse_matcher(system: CodeSystem, entry: &str, path: &str, sink: &mut Sink) -
     Some(r::CodeMatcher::Prefix(entry.to_string()))
 }
 
-fn resolve_code_list(name: &str, cl: &CodeListDef, path: &str, sink: &mut Sink) -> Option<r::CodeList> {
+fn resolve_code_list(
+    name: &str,
+    cl: &CodeListDef,
+    path: &str,
+    sink: &mut Sink,
+) -> Option<r::CodeList> {
     let matchers = |entries: &[String], field: &str, sink: &mut Sink| -> Vec<r::CodeMatcher> {
         entries
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| parse_matcher(cl.system, e, &format!("{}[{i}]", join(path, field)), sink))
+            .filter_map(|(i, e)| {
+                parse_matcher(cl.system, e, &format!("{}[{i}]", join(path, field)), sink)
+            })
             .collect()
     };
     let groups = match (&cl.include, &cl.groups) {
         (Some(inc), None) => {
             if inc.is_empty() {
-                sink.push(join(path, "include"), "a code list needs at least one entry");
+                sink.push(
+                    join(path, "include"),
+                    "a code list needs at least one entry",
+                );
             }
             vec![r::CodeGroup {
                 name: name.to_string(),
@@ -352,7 +426,10 @@ fn resolve_code_list(name: &str, cl: &CodeListDef, path: &str, sink: &mut Sink) 
         }
         (None, Some(groups)) => {
             if cl.exclude.is_some() {
-                sink.push(join(path, "exclude"), "a grouped list puts `exclude` inside each group");
+                sink.push(
+                    join(path, "exclude"),
+                    "a grouped list puts `exclude` inside each group",
+                );
             }
             let mut seen = BTreeSet::new();
             groups
@@ -372,20 +449,27 @@ fn resolve_code_list(name: &str, cl: &CodeListDef, path: &str, sink: &mut Sink) 
                             .include
                             .iter()
                             .enumerate()
-                            .filter_map(|(j, e)| parse_matcher(cl.system, e, &format!("{gp}.include[{j}]"), sink))
+                            .filter_map(|(j, e)| {
+                                parse_matcher(cl.system, e, &format!("{gp}.include[{j}]"), sink)
+                            })
                             .collect(),
                         exclude: g
                             .exclude
                             .iter()
                             .enumerate()
-                            .filter_map(|(j, e)| parse_matcher(cl.system, e, &format!("{gp}.exclude[{j}]"), sink))
+                            .filter_map(|(j, e)| {
+                                parse_matcher(cl.system, e, &format!("{gp}.exclude[{j}]"), sink)
+                            })
                             .collect(),
                     }
                 })
                 .collect()
         }
         _ => {
-            sink.push(path, "a code list has either `include` (a plain list) or `groups`, not both or neither");
+            sink.push(
+                path,
+                "a code list has either `include` (a plain list) or `groups`, not both or neither",
+            );
             return None;
         }
     };
@@ -417,7 +501,10 @@ impl Ctx<'_> {
             CriterionDef::Attribute(p) => {
                 let path = join(path, "attribute");
                 let Some(table) = self.unit_table() else {
-                    sink.push(&path, "the data contract has no table for this unit of analysis");
+                    sink.push(
+                        &path,
+                        "the data contract has no table for this unit of analysis",
+                    );
                     return Condition::True;
                 };
                 let ty = if self.unit == UnitOfAnalysis::Person && p.column == AGE_AT_DEATH {
@@ -433,7 +520,10 @@ impl Ctx<'_> {
                     };
                     sink.push(
                         join(&path, "column"),
-                        format!("unknown column `{}` of table `{}`{extra}", p.column, table.name),
+                        format!(
+                            "unknown column `{}` of table `{}`{extra}",
+                            p.column, table.name
+                        ),
                     );
                     return Condition::True;
                 };
@@ -482,7 +572,10 @@ impl Ctx<'_> {
                 if n.lookback_days < 1 {
                     sink.push(
                         join(&path, "lookback_days"),
-                        format!("a look-back must be at least 1 day, got {}", n.lookback_days),
+                        format!(
+                            "a look-back must be at least 1 day, got {}",
+                            n.lookback_days
+                        ),
                     );
                 }
                 let lookback_days = i32::try_from(n.lookback_days.clamp(1, 36_600)).unwrap_or(1);
@@ -506,7 +599,11 @@ impl Ctx<'_> {
                 ])
             }
             CriterionDef::AnyOf(cs) | CriterionDef::AllOf(cs) => {
-                let key = if matches!(c, CriterionDef::AnyOf(_)) { "any_of" } else { "all_of" };
+                let key = if matches!(c, CriterionDef::AnyOf(_)) {
+                    "any_of"
+                } else {
+                    "all_of"
+                };
                 let path = join(path, key);
                 if cs.is_empty() {
                     sink.push(&path, format!("`{key}` needs at least one criterion"));
@@ -522,11 +619,19 @@ impl Ctx<'_> {
                     Condition::All(inner)
                 }
             }
-            CriterionDef::Not(c) => Condition::Not(Box::new(self.criterion(c, &join(path, "not"), sink))),
+            CriterionDef::Not(c) => {
+                Condition::Not(Box::new(self.criterion(c, &join(path, "not"), sink)))
+            }
         }
     }
 
-    fn selection(&self, s: &EventSelectionDef, stay_days: bool, path: &str, sink: &mut Sink) -> r::Feature {
+    fn selection(
+        &self,
+        s: &EventSelectionDef,
+        stay_days: bool,
+        path: &str,
+        sink: &mut Sink,
+    ) -> r::Feature {
         if self.unit != UnitOfAnalysis::Person {
             sink.push(path, "event criteria need persons as the unit of analysis");
         }
@@ -536,7 +641,11 @@ impl Ctx<'_> {
             None => sink.push(join(path, "table"), format!("unknown table `{}`", s.table)),
             Some(t) if t.role != TableRole::Event => sink.push(
                 join(path, "table"),
-                format!("table `{}` is a {} table, not an event table", s.table, t.role.name()),
+                format!(
+                    "table `{}` has role `{}`; events come from a table with role `event`",
+                    s.table,
+                    t.role.name()
+                ),
             ),
             Some(t) => {
                 for (i, p) in s.filter.iter().enumerate() {
@@ -563,7 +672,10 @@ impl Ctx<'_> {
         }
         let window = window(&s.window, &join(path, "window"), sink);
         if stay_days && s.timing.is_some() {
-            sink.push(join(path, "timing"), "stay days always use the overlap of a stay with the window");
+            sink.push(
+                join(path, "timing"),
+                "stay days always use the overlap of a stay with the window",
+            );
         }
         let kind = if stay_days {
             r::FeatureKind::StayDays
@@ -578,7 +690,13 @@ impl Ctx<'_> {
         }
     }
 
-    fn predicate(&self, p: &PredicateDef, ty: ColumnType, path: &str, sink: &mut Sink) -> r::Predicate {
+    fn predicate(
+        &self,
+        p: &PredicateDef,
+        ty: ColumnType,
+        path: &str,
+        sink: &mut Sink,
+    ) -> r::Predicate {
         let numeric = [
             (p.at_least, true, true),
             (p.at_most, false, true),
@@ -634,11 +752,18 @@ impl Ctx<'_> {
             if ty != ColumnType::String {
                 sink.push(
                     join(path, "code_list"),
-                    format!("column `{}` is {}; code lists match string columns", p.column, ty.name()),
+                    format!(
+                        "column `{}` is {}; code lists match string columns",
+                        p.column,
+                        ty.name()
+                    ),
                 );
             }
             let Some(cl) = self.parts.code_lists.get(list) else {
-                sink.push(join(path, "code_list"), format!("unknown code list `{list}`"));
+                sink.push(
+                    join(path, "code_list"),
+                    format!("unknown code list `{list}`"),
+                );
                 return r::Predicate::IsNull(false);
             };
             let groups = match &p.groups {
@@ -665,7 +790,11 @@ impl Ctx<'_> {
         if !ty.is_numeric() {
             sink.push(
                 path,
-                format!("column `{}` is {}; numeric bounds need a numeric column", p.column, ty.name()),
+                format!(
+                    "column `{}` is {}; numeric bounds need a numeric column",
+                    p.column,
+                    ty.name()
+                ),
             );
         }
         let mut bound = |lower: bool| {
@@ -677,7 +806,14 @@ impl Ctx<'_> {
                     inclusive: *inclusive,
                 })
                 .reduce(|_, b| {
-                    sink.push(path, format!("two {} bounds for column `{}`", if lower { "lower" } else { "upper" }, p.column));
+                    sink.push(
+                        path,
+                        format!(
+                            "two {} bounds for column `{}`",
+                            if lower { "lower" } else { "upper" },
+                            p.column
+                        ),
+                    );
                     b
                 })
         };
@@ -686,13 +822,25 @@ impl Ctx<'_> {
         if let (Some(l), Some(h)) = (low, high)
             && l.value > h.value
         {
-            sink.push(path, format!("the bounds on `{}` admit no value ({} > {})", p.column, l.value, h.value));
+            sink.push(
+                path,
+                format!(
+                    "the bounds on `{}` admit no value ({} > {})",
+                    p.column, l.value, h.value
+                ),
+            );
         }
         r::Predicate::Between { low, high }
     }
 }
 
-fn scalar(v: &Scalar, ty: ColumnType, column: &str, path: &str, sink: &mut Sink) -> Option<r::Value> {
+fn scalar(
+    v: &Scalar,
+    ty: ColumnType,
+    column: &str,
+    path: &str,
+    sink: &mut Sink,
+) -> Option<r::Value> {
     let value = match (v, ty) {
         (Scalar::Str(s), ColumnType::String) => r::Value::Str(s.clone()),
         (Scalar::Bool(b), ColumnType::Bool) => r::Value::Bool(*b),
@@ -701,7 +849,10 @@ fn scalar(v: &Scalar, ty: ColumnType, column: &str, path: &str, sink: &mut Sink)
         _ => {
             sink.push(
                 path,
-                format!("value {v} does not fit column `{column}` of type {}", ty.name()),
+                format!(
+                    "value {v} does not fit column `{column}` of type {}",
+                    ty.name()
+                ),
             );
             return None;
         }
@@ -714,16 +865,28 @@ fn window(w: &WindowDef, path: &str, sink: &mut Sink) -> r::Window {
         (Some(d), None, None) => (d, 0),
         (None, Some(f), t) => (f, t.unwrap_or(0)),
         (None, None, _) => {
-            sink.push(path, "a window needs `days`, or `from_days` (and optionally `to_days`)");
+            sink.push(
+                path,
+                "a window needs `days`, or `from_days` (and optionally `to_days`)",
+            );
             return r::Window { from: 0, to: 0 };
         }
         _ => {
-            sink.push(path, "give either `days` or `from_days`/`to_days`, not both");
+            sink.push(
+                path,
+                "give either `days` or `from_days`/`to_days`, not both",
+            );
             return r::Window { from: 0, to: 0 };
         }
     };
     if to < 0 {
-        sink.push(path, format!("the window ends {} days after death; windows end on or before the date of death", to.unsigned_abs()));
+        sink.push(
+            path,
+            format!(
+                "the window ends {} days after death; windows end on or before the date of death",
+                to.unsigned_abs()
+            ),
+        );
     }
     if from < to {
         sink.push(
@@ -732,7 +895,10 @@ fn window(w: &WindowDef, path: &str, sink: &mut Sink) -> r::Window {
         );
     }
     if from > 36_600 {
-        sink.push(path, format!("a window of {from} days is longer than a century"));
+        sink.push(
+            path,
+            format!("a window of {from} days is longer than a century"),
+        );
     }
     let clamp = |x: i64| i32::try_from(x.clamp(0, 36_600)).unwrap_or(0);
     r::Window {
@@ -765,15 +931,24 @@ fn count_range(c: &CountDef, path: &str, sink: &mut Sink) -> r::CountRange {
         set_max(v);
     }
     if min.is_none() && max.is_none() {
-        sink.push(path, "a comparison needs at least one of at_least, at_most, greater_than, less_than, equals");
+        sink.push(
+            path,
+            "a comparison needs at least one of at_least, at_most, greater_than, less_than, equals",
+        );
     }
     if let (Some(lo), Some(hi)) = (min, max)
         && lo > hi
     {
-        sink.push(path, format!("the comparison admits no count (at least {lo} and at most {hi})"));
+        sink.push(
+            path,
+            format!("the comparison admits no count (at least {lo} and at most {hi})"),
+        );
     }
     if max.is_some_and(|m| m < 0) {
-        sink.push(path, "counts and days are never negative; this comparison never holds");
+        sink.push(
+            path,
+            "counts and days are never negative; this comparison never holds",
+        );
     }
     r::CountRange { min, max }
 }
@@ -790,7 +965,13 @@ pub(crate) fn resolve_indicator(
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
-        sink.push("id", format!("`{}` is not a valid id: use lower-case letters, digits and `_`", def.id));
+        sink.push(
+            "id",
+            format!(
+                "`{}` is not a valid id: use lower-case letters, digits and `_`",
+                def.id
+            ),
+        );
     }
     if def.version.trim().is_empty() {
         sink.push("version", "a version is required");
@@ -806,7 +987,10 @@ pub(crate) fn resolve_indicator(
     if let Some(t) = def.target
         && (!t.is_finite() || (def.unit == UnitDef::Proportion && !(0.0..=1.0).contains(&t)))
     {
-        sink.push("target", format!("target {t} is not a value this indicator can take"));
+        sink.push(
+            "target",
+            format!("target {t} is not a value this indicator can take"),
+        );
     }
 
     // Who is in the population.
@@ -819,7 +1003,10 @@ pub(crate) fn resolve_indicator(
             }
         },
         (Some(_), _) => {
-            sink.push("population", "populations are sets of persons; an organisation indicator has none");
+            sink.push(
+                "population",
+                "populations are sets of persons; an organisation indicator has none",
+            );
             Condition::True
         }
         (None, _) => Condition::True,
@@ -851,16 +1038,20 @@ pub(crate) fn resolve_indicator(
             denominator_def
                 .criteria
                 .as_ref()
-                .map_or(Condition::True, |c| ctx.criterion(c, "denominator.criteria", sink)),
+                .map_or(Condition::True, |c| {
+                    ctx.criterion(c, "denominator.criteria", sink)
+                }),
         )
-        .and(exclusions(&denominator_def.exclusions, "denominator.exclusions", sink));
+        .and(exclusions(
+            &denominator_def.exclusions,
+            "denominator.exclusions",
+            sink,
+        ));
     let num_cond = den_cond
         .clone()
-        .and(
-            num.criteria
-                .as_ref()
-                .map_or(Condition::True, |c| ctx.criterion(c, "numerator.criteria", sink)),
-        )
+        .and(num.criteria.as_ref().map_or(Condition::True, |c| {
+            ctx.criterion(c, "numerator.criteria", sink)
+        }))
         .and(exclusions(&num.exclusions, "numerator.exclusions", sink));
 
     let forbid = |present: bool, field: &str, why: &str, sink: &mut Sink| {
@@ -868,25 +1059,47 @@ pub(crate) fn resolve_indicator(
             sink.push(field, why.to_string());
         }
     };
-    let numeric_org_column = |col: &str, field: &str, sink: &mut Sink| {
-        match parts.contract.table_with_role(TableRole::Organisation) {
-            None => sink.push(field, "the data contract has no organisation table"),
-            Some(t) => match t.column(col) {
-                None => sink.push(field, format!("unknown column `{col}` of table `{}`", t.name)),
-                Some(c) if !c.ty.is_numeric() => sink.push(
-                    field,
-                    format!("column `{col}` is {}; a sum needs a numeric column", c.ty.name()),
+    let numeric_org_column = |col: &str, field: &str, sink: &mut Sink| match parts
+        .contract
+        .table_with_role(TableRole::Organisation)
+    {
+        None => sink.push(field, "the data contract has no organisation table"),
+        Some(t) => match t.column(col) {
+            None => sink.push(
+                field,
+                format!("unknown column `{col}` of table `{}`", t.name),
+            ),
+            Some(c) if !c.ty.is_numeric() => sink.push(
+                field,
+                format!(
+                    "column `{col}` is {}; a sum needs a numeric column",
+                    c.ty.name()
                 ),
-                Some(_) => {}
-            },
-        }
+            ),
+            Some(_) => {}
+        },
     };
 
     let (denominator, numerator) = match def.unit {
         UnitDef::Proportion => {
-            forbid(num.measure.is_some(), "numerator.measure", "a proportion counts units; `measure` is for means", sink);
-            forbid(num.sum.is_some(), "numerator.sum", "a proportion counts units; `sum` is for ratio_of_sums", sink);
-            forbid(denominator_def.sum.is_some(), "denominator.sum", "a proportion counts units; `sum` is for ratio_of_sums", sink);
+            forbid(
+                num.measure.is_some(),
+                "numerator.measure",
+                "a proportion counts units; `measure` is for means",
+                sink,
+            );
+            forbid(
+                num.sum.is_some(),
+                "numerator.sum",
+                "a proportion counts units; `sum` is for ratio_of_sums",
+                sink,
+            );
+            forbid(
+                denominator_def.sum.is_some(),
+                "denominator.sum",
+                "a proportion counts units; `sum` is for ratio_of_sums",
+                sink,
+            );
             forbid(
                 denominator_def.inhabitants.is_some(),
                 "denominator.inhabitants",
@@ -894,18 +1107,45 @@ pub(crate) fn resolve_indicator(
                 sink,
             );
             if num.criteria.is_none() && num.exclusions.is_empty() {
-                sink.push("numerator.criteria", "a proportion needs numerator criteria (otherwise it is always 100%)");
+                sink.push(
+                    "numerator.criteria",
+                    "a proportion needs numerator criteria (otherwise it is always 100%)",
+                );
             }
             (Quantity::Count(den_cond), Quantity::Count(num_cond))
         }
         UnitDef::Mean => {
-            forbid(unit_of_analysis != UnitOfAnalysis::Person, "unit_of_analysis", "a mean is over persons", sink);
-            forbid(num.criteria.is_some(), "numerator.criteria", "a mean takes a `measure` of every denominator person, not criteria", sink);
-            forbid(num.sum.is_some() || denominator_def.sum.is_some(), "numerator.sum", "`sum` is for ratio_of_sums", sink);
-            forbid(denominator_def.inhabitants.is_some(), "denominator.inhabitants", "a mean is over persons, not inhabitants", sink);
+            forbid(
+                unit_of_analysis != UnitOfAnalysis::Person,
+                "unit_of_analysis",
+                "a mean is over persons",
+                sink,
+            );
+            forbid(
+                num.criteria.is_some(),
+                "numerator.criteria",
+                "a mean takes a `measure` of every denominator person, not criteria",
+                sink,
+            );
+            forbid(
+                num.sum.is_some() || denominator_def.sum.is_some(),
+                "numerator.sum",
+                "`sum` is for ratio_of_sums",
+                sink,
+            );
+            forbid(
+                denominator_def.inhabitants.is_some(),
+                "denominator.inhabitants",
+                "a mean is over persons, not inhabitants",
+                sink,
+            );
             let measure = match &num.measure {
-                Some(MeasureDef::EventCount(s)) => ctx.selection(s, false, "numerator.measure.event_count", sink),
-                Some(MeasureDef::StayDays(s)) => ctx.selection(s, true, "numerator.measure.stay_days", sink),
+                Some(MeasureDef::EventCount(s)) => {
+                    ctx.selection(s, false, "numerator.measure.event_count", sink)
+                }
+                Some(MeasureDef::StayDays(s)) => {
+                    ctx.selection(s, true, "numerator.measure.stay_days", sink)
+                }
                 None => {
                     sink.push("numerator.measure", "a mean needs a `measure`");
                     r::Feature {
@@ -926,20 +1166,38 @@ pub(crate) fn resolve_indicator(
         }
         UnitDef::RatePer(n) => {
             forbid(n == 0, "unit.rate_per", "rate_per must be at least 1", sink);
-            forbid(unit_of_analysis != UnitOfAnalysis::Person, "unit_of_analysis", "a rate counts persons", sink);
-            forbid(num.measure.is_some() || num.sum.is_some(), "numerator", "a rate counts persons in the numerator", sink);
-            forbid(denominator_def.criteria.is_some() || !denominator_def.exclusions.is_empty(), "denominator.criteria", "a rate's denominator is inhabitants; put conditions in the population or numerator", sink);
+            forbid(
+                unit_of_analysis != UnitOfAnalysis::Person,
+                "unit_of_analysis",
+                "a rate counts persons",
+                sink,
+            );
+            forbid(
+                num.measure.is_some() || num.sum.is_some(),
+                "numerator",
+                "a rate counts persons in the numerator",
+                sink,
+            );
+            forbid(
+                denominator_def.criteria.is_some() || !denominator_def.exclusions.is_empty(),
+                "denominator.criteria",
+                "a rate's denominator is inhabitants; put conditions in the population or numerator",
+                sink,
+            );
             let table = match &denominator_def.inhabitants {
                 Some(i) => {
                     match parts.contract.table(&i.table) {
                         Some(t) if t.role == TableRole::Population => {}
-                        Some(t) => sink.push("denominator.inhabitants.table", format!("table `{}` is a {} table, not a population table", t.name, t.role.name())),
+                        Some(t) => sink.push("denominator.inhabitants.table", format!("table `{}` has role `{}`; inhabitants come from a table with role `population`", t.name, t.role.name())),
                         None => sink.push("denominator.inhabitants.table", format!("unknown table `{}`", i.table)),
                     }
                     i.table.clone()
                 }
                 None => {
-                    sink.push("denominator.inhabitants", "a rate needs `inhabitants` from a population table as its denominator");
+                    sink.push(
+                        "denominator.inhabitants",
+                        "a rate needs `inhabitants` from a population table as its denominator",
+                    );
                     String::new()
                 }
             };
@@ -949,8 +1207,18 @@ pub(crate) fn resolve_indicator(
             (Quantity::Inhabitants { table }, Quantity::Count(num_cond))
         }
         UnitDef::RatioOfSums => {
-            forbid(unit_of_analysis != UnitOfAnalysis::Organisation, "unit_of_analysis", "ratio_of_sums sums organisation columns: set `unit_of_analysis: organisation`", sink);
-            forbid(num.criteria.is_some() || num.measure.is_some(), "numerator", "ratio_of_sums takes `sum: column` in numerator and denominator", sink);
+            forbid(
+                unit_of_analysis != UnitOfAnalysis::Organisation,
+                "unit_of_analysis",
+                "ratio_of_sums sums organisation columns: set `unit_of_analysis: organisation`",
+                sink,
+            );
+            forbid(
+                num.criteria.is_some() || num.measure.is_some(),
+                "numerator",
+                "ratio_of_sums takes `sum: column` in numerator and denominator",
+                sink,
+            );
             let num_col = num.sum.clone().unwrap_or_default();
             let den_col = denominator_def.sum.clone().unwrap_or_default();
             if num.sum.is_none() {
@@ -984,12 +1252,21 @@ pub(crate) fn resolve_indicator(
         stratifiers.push(*s);
     }
     if unit_of_analysis == UnitOfAnalysis::Organisation && !stratifiers.is_empty() {
-        sink.push("stratifiers", "organisations have no sex, age or diagnosis: remove the stratifiers");
+        sink.push(
+            "stratifiers",
+            "organisations have no sex, age or diagnosis: remove the stratifiers",
+        );
     }
     if unit_of_analysis == UnitOfAnalysis::Organisation
-        && parts.contract.table_with_role(TableRole::Organisation).is_none()
+        && parts
+            .contract
+            .table_with_role(TableRole::Organisation)
+            .is_none()
     {
-        sink.push("unit_of_analysis", "the data contract has no organisation table");
+        sink.push(
+            "unit_of_analysis",
+            "the data contract has no organisation table",
+        );
     }
 
     r::Indicator {

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use serde_json::Value as Json;
 use spiegel_model::{
-    Catalogue, CodeMatcher, ColumnFilter, Condition, CountRange, Feature, FeatureKind, ModelError, Predicate,
-    Quantity, Source, Timing, Value, Window,
+    Catalogue, CodeMatcher, ColumnFilter, Condition, CountRange, Feature, FeatureKind, ModelError,
+    Predicate, Quantity, Source, Timing, Value, Window,
 };
 
 // ---------------------------------------------------------------------------
@@ -48,7 +48,12 @@ fn source(rel: &str) -> Source {
 fn yaml_files(rel_dir: &str) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(repo().join(rel_dir))
         .unwrap_or_else(|e| panic!("{rel_dir}: {e}"))
-        .map(|e| e.expect("directory entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|n| n.ends_with(".yaml"))
         .map(|n| format!("{rel_dir}/{n}"))
         .collect();
@@ -86,13 +91,22 @@ fn check_invalid(name: &str, case_text: &str, result: spiegel_model::Result<Cata
     );
     assert!(!err.problems().is_empty(), "{name}: no problems listed");
     for p in err.problems() {
-        assert!(!p.file.is_empty() && !p.message.is_empty(), "{name}: incomplete problem {p:?}");
+        assert!(
+            !p.file.is_empty() && !p.message.is_empty(),
+            "{name}: incomplete problem {p:?}"
+        );
     }
     let message = err.to_string().replace(&repo_prefix(), "");
     let expected = expectations(case_text);
-    assert!(!expected.is_empty(), "{name}: the case file has no `# expect:` line");
+    assert!(
+        !expected.is_empty(),
+        "{name}: the case file has no `# expect:` line"
+    );
     for e in expected {
-        assert!(message.contains(e), "{name}: message lacks {e:?}:\n{message}");
+        assert!(
+            message.contains(e),
+            "{name}: message lacks {e:?}:\n{message}"
+        );
     }
     insta::assert_snapshot!(name, message);
 }
@@ -128,8 +142,14 @@ fn palliative_catalogue_loads_all_22_indicators() {
     assert_eq!(c.age_groups.len(), 3);
     assert_eq!(c.diagnosis.groups.len(), 9);
     // Every indicator file is in the catalogue, under its own id.
-    for file in yaml_files(PALLIATIVE).iter().filter(|f| !f.ends_with("/catalogue.yaml")) {
-        assert!(c.indicator(&stem(file)).is_some(), "{file}: id is not the file stem");
+    for file in yaml_files(PALLIATIVE)
+        .iter()
+        .filter(|f| !f.ends_with("/catalogue.yaml"))
+    {
+        assert!(
+            c.indicator(&stem(file)).is_some(),
+            "{file}: id is not the file stem"
+        );
     }
 }
 
@@ -140,8 +160,8 @@ fn palliative_catalogue_loads_from_sources_as_from_dir() {
         .filter(|f| !f.ends_with("/catalogue.yaml"))
         .map(|f| source(f))
         .collect();
-    let from_sources =
-        Catalogue::from_sources(&source(PALLIATIVE_CATALOGUE), &indicators).unwrap_or_else(|e| panic!("{e}"));
+    let from_sources = Catalogue::from_sources(&source(PALLIATIVE_CATALOGUE), &indicators)
+        .unwrap_or_else(|e| panic!("{e}"));
     let from_dir = palliative();
     assert_eq!(from_sources.indicators.len(), from_dir.indicators.len());
     for (a, b) in from_sources.indicators.iter().zip(&from_dir.indicators) {
@@ -162,7 +182,9 @@ fn count_condition(q: &Quantity) -> &Condition {
 #[test]
 fn new_in_window_is_in_window_and_not_in_lookback() {
     let c = palliative();
-    let ind = c.indicator("new_questionable_medication_90d").expect("fixture");
+    let ind = c
+        .indicator("new_questionable_medication_90d")
+        .expect("fixture");
     let den = count_condition(&ind.denominator);
     let num = count_condition(&ind.numerator);
 
@@ -176,7 +198,11 @@ fn new_in_window_is_in_window_and_not_in_lookback() {
     let Condition::All(parts) = num else {
         panic!("numerator is not a conjunction: {num:?}")
     };
-    assert_eq!(&parts[..population.len()], &population[..], "numerator starts with the denominator");
+    assert_eq!(
+        &parts[..population.len()],
+        &population[..],
+        "numerator starts with the denominator"
+    );
     let desugared = &parts[population.len()..];
 
     let list = &c.code_lists["questionable_value_end_of_life"];
@@ -194,7 +220,10 @@ fn new_in_window_is_in_window_and_not_in_lookback() {
     };
     // Look-back of 365 days ending the day before the window starts: [death-455, death-91].
     let lookback = Feature {
-        window: Window { from: 90 + 365, to: 91 },
+        window: Window {
+            from: 90 + 365,
+            to: 91,
+        },
         ..in_window.clone()
     };
     let expected = [
@@ -301,7 +330,9 @@ fn adult_populations_start_at_18() {
     let age = parts
         .iter()
         .find_map(|p| match p {
-            Condition::Attribute { column, predicate } if column == "age_at_death" => Some(predicate),
+            Condition::Attribute { column, predicate } if column == "age_at_death" => {
+                Some(predicate)
+            }
             _ => None,
         })
         .expect("an age predicate");
@@ -324,7 +355,10 @@ fn invalid_indicators_are_reported() {
                 let name = name.clone();
                 move || {
                     let case = source(&file);
-                    let result = Catalogue::from_sources(&source(PALLIATIVE_CATALOGUE), std::slice::from_ref(&case));
+                    let result = Catalogue::from_sources(
+                        &source(PALLIATIVE_CATALOGUE),
+                        std::slice::from_ref(&case),
+                    );
                     check_invalid(&name, &case.text, result);
                 }
             });
@@ -381,7 +415,8 @@ fn several_problems_in_one_file_are_all_reported() {
 fn problems_of_every_file_are_collected() {
     // Three broken files at once: a syntax error, a structure error and a
     // semantic error are all reported, in file order.
-    let files = ["yaml_syntax", "unknown_field", "unknown_table"].map(|c| source(&format!("{INVALID}/indicators/{c}.yaml")));
+    let files = ["yaml_syntax", "unknown_field", "unknown_table"]
+        .map(|c| source(&format!("{INVALID}/indicators/{c}.yaml")));
     let err = Catalogue::from_sources(&source(PALLIATIVE_CATALOGUE), &files).expect_err("invalid");
     let reported: Vec<&str> = err.problems().iter().map(|p| p.file.as_str()).collect();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
@@ -390,7 +425,8 @@ fn problems_of_every_file_are_collected() {
 
 #[test]
 fn an_unreadable_folder_is_an_io_error() {
-    let err = Catalogue::load_dir(fixtures().join("indicators/no_such_folder")).expect_err("missing");
+    let err =
+        Catalogue::load_dir(fixtures().join("indicators/no_such_folder")).expect_err("missing");
     assert!(matches!(err, ModelError::Io { .. }), "{err}");
     assert!(err.problems().is_empty());
 }
@@ -442,7 +478,9 @@ fn check_schema(root: &Json, schema: &Json, value: &Json, path: &str) -> Result<
         };
     };
     if let Some(r) = s.get("$ref").and_then(Json::as_str) {
-        let name = r.strip_prefix("#/$defs/").unwrap_or_else(|| panic!("unsupported $ref {r}"));
+        let name = r
+            .strip_prefix("#/$defs/")
+            .unwrap_or_else(|| panic!("unsupported $ref {r}"));
         check_schema(root, &root["$defs"][name], value, path)?;
     }
     if let Some(ty) = s.get("type") {
@@ -477,7 +515,12 @@ fn check_schema(root: &Json, schema: &Json, value: &Json, path: &str) -> Result<
     }
     if let Some(obj) = value.as_object() {
         let props = s.get("properties").and_then(Json::as_object);
-        for key in s.get("required").and_then(Json::as_array).into_iter().flatten() {
+        for key in s
+            .get("required")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
             let key = key.as_str().expect("required key");
             if !obj.contains_key(key) {
                 return Err(format!("{path}: missing required `{key}`"));
@@ -530,7 +573,10 @@ fn yaml_to_json(text: &str) -> Json {
 
 fn schemas() -> (Json, Json) {
     let parse = |s: String| serde_json::from_str::<Json>(&s).expect("schema is JSON");
-    (parse(spiegel_model::indicator_schema()), parse(spiegel_model::catalogue_schema()))
+    (
+        parse(spiegel_model::indicator_schema()),
+        parse(spiegel_model::catalogue_schema()),
+    )
 }
 
 #[test]
@@ -544,11 +590,33 @@ fn schemas_require_the_top_level_keys() {
             .map(|k| k.as_str().expect("key").to_string())
             .collect()
     };
-    for key in ["id", "version", "title", "type", "unit", "direction", "numerator"] {
-        assert!(required(&indicator).iter().any(|k| k == key), "indicator schema: {key}");
+    for key in [
+        "id",
+        "version",
+        "title",
+        "type",
+        "unit",
+        "direction",
+        "numerator",
+    ] {
+        assert!(
+            required(&indicator).iter().any(|k| k == key),
+            "indicator schema: {key}"
+        );
     }
-    for key in ["id", "version", "title", "data_contract", "code_lists", "age_groups", "diagnosis_groups"] {
-        assert!(required(&catalogue).iter().any(|k| k == key), "catalogue schema: {key}");
+    for key in [
+        "id",
+        "version",
+        "title",
+        "data_contract",
+        "code_lists",
+        "age_groups",
+        "diagnosis_groups",
+    ] {
+        assert!(
+            required(&catalogue).iter().any(|k| k == key),
+            "catalogue schema: {key}"
+        );
     }
     assert_eq!(indicator["additionalProperties"], Json::Bool(false));
     assert_eq!(catalogue["additionalProperties"], Json::Bool(false));
@@ -561,7 +629,11 @@ fn valid_fixtures_conform_to_the_schemas() {
     let mut checked = 0;
     for dir in [PALLIATIVE, &format!("{INVALID}/duplicate_id")] {
         for file in yaml_files(dir) {
-            let schema = if file.ends_with("/catalogue.yaml") { &catalogue } else { &indicator };
+            let schema = if file.ends_with("/catalogue.yaml") {
+                &catalogue
+            } else {
+                &indicator
+            };
             let json = yaml_to_json(&source(&file).text);
             if let Err(e) = check_schema(schema, schema, &json, "") {
                 failures.push(format!("{file}{e}"));
@@ -588,7 +660,10 @@ fn structurally_invalid_fixtures_fail_the_schemas() {
     ] {
         let file = format!("{INVALID}/indicators/{case}.yaml");
         let json = yaml_to_json(&source(&file).text);
-        assert!(check_schema(&indicator, &indicator, &json, "").is_err(), "{file} passes the schema");
+        assert!(
+            check_schema(&indicator, &indicator, &json, "").is_err(),
+            "{file} passes the schema"
+        );
     }
 }
 
@@ -667,7 +742,10 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
                 let i = i % lines.len();
                 let line = &lines[i];
                 // Replace what follows the first `: ` (or the list item after `- `).
-                let cut = line.find(": ").map(|p| p + 2).or_else(|| line.find("- ").map(|p| p + 2));
+                let cut = line
+                    .find(": ")
+                    .map(|p| p + 2)
+                    .or_else(|| line.find("- ").map(|p| p + 2));
                 lines[i] = match cut {
                     Some(p) => format!("{}{s}", &line[..p]),
                     None => format!("{line} {s}"),
@@ -692,7 +770,10 @@ fn mutate(text: &str, mutations: &[Mutation]) -> String {
 fn number_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut start = None;
-    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         match (c.is_ascii_digit(), start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
@@ -753,20 +834,42 @@ fn extreme_numbers_do_not_overflow() {
     // reported (or accepted), never an arithmetic overflow.
     let catalogue = source(PALLIATIVE_CATALOGUE);
     let base = source(&format!("{PALLIATIVE}/palliative_care_started_early.yaml"));
-    for (from, to) in [(i64::MAX, i64::MIN), (i64::MIN, i64::MAX), (0, i64::MIN), (i64::MAX, 0)] {
-        let text = base
-            .text
-            .replace("{from_days: 365, to_days: 31}", &format!("{{from_days: {from}, to_days: {to}}}"));
+    for (from, to) in [
+        (i64::MAX, i64::MIN),
+        (i64::MIN, i64::MAX),
+        (0, i64::MIN),
+        (i64::MAX, 0),
+    ] {
+        let text = base.text.replace(
+            "{from_days: 365, to_days: 31}",
+            &format!("{{from_days: {from}, to_days: {to}}}"),
+        );
         assert_ne!(text, base.text);
-        let err = Catalogue::from_sources(&catalogue, &[Source { name: base.name.clone(), text }])
-            .expect_err("an impossible window");
-        assert!(err.problems().iter().all(|p| p.field.ends_with("window")), "{err}");
+        let err = Catalogue::from_sources(
+            &catalogue,
+            &[Source {
+                name: base.name.clone(),
+                text,
+            }],
+        )
+        .expect_err("an impossible window");
+        assert!(
+            err.problems().iter().all(|p| p.field.ends_with("window")),
+            "{err}"
+        );
     }
-    let text = catalogue
-        .text
-        .replace(r#"{label: "80+", from: 80}"#, &format!(r#"{{label: "80+", from: 80, to: {}}}"#, i64::MAX));
+    let text = catalogue.text.replace(
+        r#"{label: "80+", from: 80}"#,
+        &format!(r#"{{label: "80+", from: 80, to: {}}}"#, i64::MAX),
+    );
     assert_ne!(text, catalogue.text);
-    let err = Catalogue::from_sources(&Source { name: catalogue.name.clone(), text }, &[base])
-        .expect_err("a closed last age group");
+    let err = Catalogue::from_sources(
+        &Source {
+            name: catalogue.name.clone(),
+            text,
+        },
+        &[base],
+    )
+    .expect_err("a closed last age group");
     assert!(err.to_string().contains("open-ended"), "{err}");
 }
