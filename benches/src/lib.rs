@@ -5,7 +5,10 @@ use spiegel::prelude::*;
 
 /// The bundled palliative catalogue.
 pub fn catalogue() -> Catalogue {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/indicators/palliative");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/indicators/palliative"
+    );
     Catalogue::load_dir(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -19,7 +22,9 @@ pub fn extract(scale: f64) -> Extract {
     generated
         .tables
         .into_iter()
-        .fold(Extract::new(), |e, (name, batch)| e.with_batches(name, vec![batch]))
+        .fold(Extract::new(), |e, (name, batch)| {
+            e.with_batches(name, vec![batch])
+        })
 }
 
 /// Options for benchmarks: nothing suppressed, a fixed number of partitions.

@@ -127,8 +127,14 @@ fn resolve(path: &Path, default: &str) -> PathBuf {
     if path.exists() || path != Path::new(default) {
         return path.to_path_buf();
     }
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(default);
-    if bundled.exists() { bundled } else { path.to_path_buf() }
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(default);
+    if bundled.exists() {
+        bundled
+    } else {
+        path.to_path_buf()
+    }
 }
 
 fn main() -> ExitCode {
@@ -166,7 +172,11 @@ fn validate(dir: &Path) -> CliResult {
     Ok(())
 }
 
-fn engine(input: &InputArgs, strata: &StrataArgs, threshold: Option<i64>) -> Result<(Engine, Extract), Box<dyn std::error::Error>> {
+fn engine(
+    input: &InputArgs,
+    strata: &StrataArgs,
+    threshold: Option<i64>,
+) -> Result<(Engine, Extract), Box<dyn std::error::Error>> {
     let catalogue_dir = resolve(&input.catalogue, "fixtures/indicators/palliative");
     let data_dir = resolve(&input.data, "fixtures/extract");
     let catalogue = Catalogue::load_dir(&catalogue_dir)?;
@@ -204,7 +214,11 @@ fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
         let mut by_shape: std::collections::BTreeMap<(String, String), usize> = Default::default();
         for cell in &map.cells {
             let strata: Vec<&str> = cell.stratifiers().iter().map(|s| s.column()).collect();
-            let shape = if strata.is_empty() { "all".to_string() } else { strata.join("+") };
+            let shape = if strata.is_empty() {
+                "all".to_string()
+            } else {
+                strata.join("+")
+            };
             *by_shape.entry((cell.level.clone(), shape)).or_default() += 1;
         }
         for ((level, shape), n) in by_shape {
@@ -216,7 +230,10 @@ fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
 
 fn spinner() -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
@@ -229,7 +246,9 @@ fn run(args: RunArgs) -> CliResult {
         let msg = match p {
             Progress::Opening => "checking the extract against the data contract".to_string(),
             Progress::Checking => "running data-quality checks".to_string(),
-            Progress::Computing => "scanning every table once and aggregating to the finest cells".to_string(),
+            Progress::Computing => {
+                "scanning every table once and aggregating to the finest cells".to_string()
+            }
             Progress::Assembling { finest_cells } => {
                 format!("summing {finest_cells} finest cells into the published cells")
             }
@@ -242,7 +261,8 @@ fn run(args: RunArgs) -> CliResult {
     bar.finish_and_clear();
     let output = output?;
 
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let mut written = Vec::new();
     for f in &args.format {
         let path = match f {
@@ -258,7 +278,11 @@ fn run(args: RunArgs) -> CliResult {
         written.push(path.display().to_string());
     }
     out!("{}", summary(engine.catalogue(), &output).trim_end());
-    out!("\nResults ({} rows) written to: {}", output.results.num_rows(), written.join(", "));
+    out!(
+        "\nResults ({} rows) written to: {}",
+        output.results.num_rows(),
+        written.join(", ")
+    );
     eprintln!(
         "warning: only primary suppression (counts 1..{} hidden) is applied; complementary (secondary) suppression is not yet applied, so hidden cells may be recoverable from published totals. Do not release these results outside the secure environment.",
         output.threshold - 1
@@ -281,10 +305,18 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
     let value = col("value").as_primitive::<Float64Type>();
     let status = col("status").as_string::<i32>();
     let mut out = String::new();
-    let mut quality: Vec<_> = output.quality.findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
+    let mut quality: Vec<_> = output
+        .quality
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect();
     quality.sort_by(|a, b| (&a.table, &a.check).cmp(&(&b.table, &b.check)));
     for f in quality {
-        out.push_str(&format!("data quality ({:?}): table `{}`: {} rows {} [{}]\n", f.severity, f.table, f.rows, f.message, f.check));
+        out.push_str(&format!(
+            "data quality ({:?}): table `{}`: {} rows {} [{}]\n",
+            f.severity, f.table, f.rows, f.message, f.check
+        ));
     }
     out.push_str(&format!(
         "National values, catalogue `{}` {} (threshold k = {})\n\n",
@@ -300,7 +332,11 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
         }
         let ind = catalogue.indicator(id.value(i));
         let fmt_count = |a: &spiegel::arrow::array::PrimitiveArray<Int64Type>| {
-            if a.is_null(i) { "-".to_string() } else { a.value(i).to_string() }
+            if a.is_null(i) {
+                "-".to_string()
+            } else {
+                a.value(i).to_string()
+            }
         };
         let v = if value.is_null(i) {
             "-".to_string()
@@ -340,7 +376,10 @@ fn synth(scale: f64, out: &Path, seed: u64, years: Vec<i32>) -> CliResult {
     });
     bar.finish_and_clear();
     let summary = summary?;
-    out!("Synthetic extract (scale {scale}, seed {seed}) written to {}:", out.display());
+    out!(
+        "Synthetic extract (scale {scale}, seed {seed}) written to {}:",
+        out.display()
+    );
     for (table, rows) in &summary.rows {
         out!("  {table:<14} {rows:>12} rows");
     }

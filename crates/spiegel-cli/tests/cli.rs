@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// Runs `spiegel` in the repository root; returns (exit code, stdout, stderr)
@@ -22,7 +25,11 @@ fn spiegel(args: &[&str], out: Option<&Path>) -> (i32, String, String) {
         }
         s.replace(&root().display().to_string(), "[ROOT]")
     };
-    (output.status.code().unwrap_or(-1), clean(&output.stdout), clean(&output.stderr))
+    (
+        output.status.code().unwrap_or(-1),
+        clean(&output.stdout),
+        clean(&output.stderr),
+    )
 }
 
 #[test]
@@ -35,14 +42,19 @@ fn validate_the_palliative_catalogue() {
 #[test]
 fn validate_reports_every_problem_and_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let catalogue = std::fs::read_to_string(root().join("fixtures/indicators/palliative/catalogue.yaml")).expect("catalogue");
+    let catalogue =
+        std::fs::read_to_string(root().join("fixtures/indicators/palliative/catalogue.yaml"))
+            .expect("catalogue");
     std::fs::write(dir.path().join("catalogue.yaml"), catalogue).expect("write");
     std::fs::write(
         dir.path().join("bad.yaml"),
         "id: bad_one\nversion: \"1\"\ntitle: {nl: x, en: y}\ntype: process\nunit: proportion\ndirection: lower\npopulation: palliative_decedents\nnumerator:\n  criteria:\n    event:\n      table: care_events\n      window: {from_days: 10, to_days: 30}\n",
     )
     .expect("write");
-    let (code, stdout, stderr) = spiegel(&["validate", &dir.path().display().to_string()], Some(dir.path()));
+    let (code, stdout, stderr) = spiegel(
+        &["validate", &dir.path().display().to_string()],
+        Some(dir.path()),
+    );
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
     insta::assert_snapshot!(stderr);
@@ -53,12 +65,25 @@ fn run_on_the_tiny_extract() {
     let out = tempfile::tempdir().expect("tempdir");
     let o = out.path().display().to_string();
     let (code, stdout, stderr) = spiegel(
-        &["run", "--data", "fixtures/tiny", "--threshold", "1", "--out", &o, "--format", "parquet,csv,json"],
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--threshold",
+            "1",
+            "--out",
+            &o,
+            "--format",
+            "parquet,csv,json",
+        ],
         Some(out.path()),
     );
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!("run_tiny_stdout", stdout);
-    assert!(stderr.contains("secondary) suppression is not yet applied"), "{stderr}");
+    assert!(
+        stderr.contains("secondary) suppression is not yet applied"),
+        "{stderr}"
+    );
     for f in ["results.parquet", "results.csv", "results.json"] {
         assert!(out.path().join(f).exists(), "{f}");
     }
@@ -70,7 +95,10 @@ fn run_on_the_tiny_extract() {
 fn run_with_default_threshold_suppresses() {
     let out = tempfile::tempdir().expect("tempdir");
     let o = out.path().display().to_string();
-    let (code, stdout, _) = spiegel(&["run", "--data", "fixtures/tiny", "--out", &o], Some(out.path()));
+    let (code, stdout, _) = spiegel(
+        &["run", "--data", "fixtures/tiny", "--out", &o],
+        Some(out.path()),
+    );
     assert_eq!(code, 0);
     insta::assert_snapshot!("run_tiny_k10_stdout", stdout);
 }
@@ -80,10 +108,16 @@ fn bad_arguments_are_clear_errors() {
     let (code, _, stderr) = spiegel(&["run", "--data", "fixtures/no-such-folder"], None);
     assert_eq!(code, 1);
     insta::assert_snapshot!("missing_data_folder", stderr);
-    let (code, _, stderr) = spiegel(&["run", "--data", "fixtures/tiny", "--strata", "sex+colour"], None);
+    let (code, _, stderr) = spiegel(
+        &["run", "--data", "fixtures/tiny", "--strata", "sex+colour"],
+        None,
+    );
     assert_eq!(code, 1);
     insta::assert_snapshot!("bad_strata", stderr);
-    let (code, _, stderr) = spiegel(&["run", "--data", "fixtures/tiny", "--threshold", "0"], None);
+    let (code, _, stderr) = spiegel(
+        &["run", "--data", "fixtures/tiny", "--threshold", "0"],
+        None,
+    );
     assert_eq!(code, 1);
     insta::assert_snapshot!("bad_threshold", stderr);
 }
@@ -92,7 +126,10 @@ fn bad_arguments_are_clear_errors() {
 fn explain_shows_plans_and_cell_map() {
     let (code, stdout, stderr) = spiegel(&["explain", "--data", "fixtures/tiny"], None);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("# Person finest cells: physical plan"), "{stdout}");
+    assert!(
+        stdout.contains("# Person finest cells: physical plan"),
+        "{stdout}"
+    );
     assert!(stdout.contains("AggregateExec"), "{stdout}");
     let map = stdout.split("# Cell map").nth(1).expect("cell map section");
     insta::assert_snapshot!("explain_cell_map", map);
@@ -102,11 +139,17 @@ fn explain_shows_plans_and_cell_map() {
 fn synth_writes_an_extract_that_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
-    let (code, stdout, stderr) = spiegel(&["synth", "--scale", "0.002", "--out", &d, "--seed", "7"], Some(dir.path()));
+    let (code, stdout, stderr) = spiegel(
+        &["synth", "--scale", "0.002", "--out", &d, "--seed", "7"],
+        Some(dir.path()),
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("person"), "{stdout}");
     let out = dir.path().join("out");
-    let (code, stdout, stderr) = spiegel(&["run", "--data", &d, "--out", &out.display().to_string()], Some(dir.path()));
+    let (code, stdout, stderr) = spiegel(
+        &["run", "--data", &d, "--out", &out.display().to_string()],
+        Some(dir.path()),
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("place_of_death_home"), "{stdout}");
 }

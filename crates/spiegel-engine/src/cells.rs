@@ -68,7 +68,11 @@ fn strings(batch: &RecordBatch, name: &str) -> Result<Option<Vec<Option<String>>
     };
     let array = cast(array, &DataType::Utf8).map_err(|e| internal(e.to_string()))?;
     let a = array.as_string::<i32>();
-    Ok(Some((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect()))
+    Ok(Some(
+        (0..a.len())
+            .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+            .collect(),
+    ))
 }
 
 fn internal(message: String) -> EngineError {
@@ -93,7 +97,11 @@ pub(crate) fn collect_frame(batches: &[RecordBatch]) -> Result<Collected> {
         let diag = strings(batch, DIAGNOSIS)?;
         for i in 0..batch.num_rows() {
             out.keys.push(CellKey {
-                period: if period.is_valid(i) { period.value(i) } else { i32::MIN },
+                period: if period.is_valid(i) {
+                    period.value(i)
+                } else {
+                    i32::MIN
+                },
                 municipality: muni[i].clone().unwrap_or_default(),
                 sex: sex.as_ref().map(|v| v[i].clone().unwrap_or_default()),
                 age_group: age.as_ref().map(|v| v[i].clone().unwrap_or_default()),
@@ -231,7 +239,10 @@ impl StrataSpec {
         }
         stratifiers.sort();
         stratifiers.dedup();
-        Ok(StrataSpec { levels, stratifiers })
+        Ok(StrataSpec {
+            levels,
+            stratifiers,
+        })
     }
 }
 
@@ -303,12 +314,22 @@ impl CellMap {
         catalogue: &Catalogue,
     ) -> CellMap {
         let sexes = ["female".to_string(), "male".to_string()];
-        let ages: Vec<String> = catalogue.age_groups.iter().map(|g| g.label.clone()).collect();
-        let mut diags: Vec<String> = catalogue.diagnosis.groups.iter().map(|g| g.name.clone()).collect();
+        let ages: Vec<String> = catalogue
+            .age_groups
+            .iter()
+            .map(|g| g.label.clone())
+            .collect();
+        let mut diags: Vec<String> = catalogue
+            .diagnosis
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .collect();
         diags.push(catalogue.diagnosis.other.clone());
 
         // Regions of each level per period, sorted.
-        let mut region_ids: Vec<BTreeMap<i32, BTreeSet<String>>> = vec![BTreeMap::new(); regions.levels.len()];
+        let mut region_ids: Vec<BTreeMap<i32, BTreeSet<String>>> =
+            vec![BTreeMap::new(); regions.levels.len()];
         for ((year, _), ids) in &regions.regions {
             for (l, id) in ids.iter().enumerate() {
                 region_ids[l].entry(*year).or_default().insert(id.clone());
@@ -368,7 +389,8 @@ impl CellMap {
                 }
             }
         }
-        let index: HashMap<&PublishedCell, usize> = cells.iter().enumerate().map(|(i, c)| (c, i)).collect();
+        let index: HashMap<&PublishedCell, usize> =
+            cells.iter().enumerate().map(|(i, c)| (c, i)).collect();
         let mut members = vec![Vec::new(); cells.len()];
         let mut probe = PublishedCell {
             period: 0,

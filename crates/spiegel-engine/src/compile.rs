@@ -149,7 +149,10 @@ pub(crate) fn predicate(e: Expr, p: &Predicate) -> Expr {
 fn case(branches: Vec<(Expr, Expr)>, otherwise: Expr) -> Expr {
     Expr::Case(datafusion::logical_expr::Case::new(
         None,
-        branches.into_iter().map(|(c, v)| (Box::new(c), Box::new(v))).collect(),
+        branches
+            .into_iter()
+            .map(|(c, v)| (Box::new(c), Box::new(v)))
+            .collect(),
         Some(Box::new(otherwise)),
     ))
 }
@@ -162,31 +165,44 @@ fn if_else(cond: Expr, a: Expr, b: Expr) -> Expr {
 /// Per-event expression of a feature, summed per person. Columns: `__start`,
 /// `__end` (event days since the epoch), `__death_day`.
 fn feature_expr(f: &Feature) -> Expr {
-    let filter = and_all(f.filter.iter().map(|cf| predicate(c(&cf.column), &cf.predicate)));
+    let filter = and_all(
+        f.filter
+            .iter()
+            .map(|cf| predicate(c(&cf.column), &cf.predicate)),
+    );
     let death = col(DEATH_DAY);
     let lo = death.clone() - lit(f.window.from);
     let hi = death.clone() - lit(f.window.to);
     let start = col("__start");
     // A stay without an end is ongoing at death.
     let end = coalesce(vec![col("__end"), death.clone()]);
-    let overlaps = start.clone().lt_eq(hi.clone()).and(end.clone().gt_eq(lo.clone()));
-    let value = match f.kind {
+    let overlaps = start
+        .clone()
+        .lt_eq(hi.clone())
+        .and(end.clone().gt_eq(lo.clone()));
+    match f.kind {
         FeatureKind::Count(Timing::Overlap) => if_else(filter.and(overlaps), lit(1i64), lit(0i64)),
         FeatureKind::StayDays => {
             let last = if_else(end.clone().lt(hi.clone()), end, hi);
             let first = if_else(start.clone().gt(lo.clone()), start, lo);
-            if_else(filter.and(overlaps), cast(last - first + lit(1i32), DataType::Int64), lit(0i64))
+            if_else(
+                filter.and(overlaps),
+                cast(last - first + lit(1i32), DataType::Int64),
+                lit(0i64),
+            )
         }
         _ => if_else(filter.and(start.between(lo, hi)), lit(1i64), lit(0i64)),
-    };
-    value
+    }
 }
 
 /// Condition over a unit row (person columns and feature columns).
 fn condition(cond: &Condition, names: &BTreeMap<String, String>) -> Expr {
     match cond {
         Condition::True => lit(true),
-        Condition::Attribute { column, predicate: p } => predicate(c(column), p),
+        Condition::Attribute {
+            column,
+            predicate: p,
+        } => predicate(c(column), p),
         Condition::Feature { feature, range } => {
             let name = &names[&feature.key()];
             let v = coalesce(vec![col(name), lit(0i64)]);
@@ -238,7 +254,10 @@ fn age_group_expr(cat: &Catalogue, age: Expr) -> Expr {
     // Ages outside every group (negative: death before birth) are caught by
     // the data-quality checks before any figure is published.
     case(
-        cat.age_groups.iter().map(|g| (in_group(g), lit(g.label.clone()))).collect(),
+        cat.age_groups
+            .iter()
+            .map(|g| (in_group(g), lit(g.label.clone())))
+            .collect(),
         lit("invalid_age"),
     )
 }
@@ -255,7 +274,11 @@ fn diagnosis_expr(cat: &Catalogue) -> Expr {
         )
     };
     case(
-        cat.diagnosis.groups.iter().map(|g| (in_group(g), lit(g.name.clone()))).collect(),
+        cat.diagnosis
+            .groups
+            .iter()
+            .map(|g| (in_group(g), lit(g.name.clone())))
+            .collect(),
         lit(cat.diagnosis.other.clone()),
     )
 }
@@ -273,10 +296,9 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
     let mut features: Vec<(String, String, Feature)> = Vec::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut add = |f: &Feature| {
-        let key = f.key();
-        if !names.contains_key(&key) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = names.entry(f.key()) {
             let name = format!("__f{}", features.len());
-            names.insert(key, name.clone());
+            slot.insert(name.clone());
             features.push((f.table.clone(), name, f.clone()));
         }
     };
@@ -284,7 +306,10 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
         for q in [&ind.denominator, &ind.numerator] {
             let mut fs = Vec::new();
             match q {
-                Quantity::Count(cond) | Quantity::ColumnSum { condition: cond, .. } => cond.features(&mut fs),
+                Quantity::Count(cond)
+                | Quantity::ColumnSum {
+                    condition: cond, ..
+                } => cond.features(&mut fs),
                 Quantity::MeasureSum { condition, measure } => {
                     condition.features(&mut fs);
                     fs.push(measure);
@@ -331,7 +356,13 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
             .map(|col| c(&col.name))
             .collect();
         select.push(c("person_id").alias("__pid"));
-        select.push(cast(c(contract.start.as_deref().unwrap_or_default()), DataType::Int32).alias("__start"));
+        select.push(
+            cast(
+                c(contract.start.as_deref().unwrap_or_default()),
+                DataType::Int32,
+            )
+            .alias("__start"),
+        );
         select.push(match &contract.end {
             Some(end) => cast(c(end), DataType::Int32).alias("__end"),
             None => cast(lit(ScalarNull), DataType::Int32).alias("__end"),
@@ -341,7 +372,13 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
             .select(select)
             .map_err(df(format!("projecting table {table}")))?;
         let joined = events
-            .join(deaths.clone(), JoinType::Inner, &["__pid"], &["__dpid"], None)
+            .join(
+                deaths.clone(),
+                JoinType::Inner,
+                &["__pid"],
+                &["__dpid"],
+                None,
+            )
             .map_err(df(format!("joining {table} to person")))?;
         let aggs: Vec<Expr> = features
             .iter()
@@ -368,14 +405,24 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
             UnitOfAnalysis::Organisation => Frame::Organisation,
             _ => Frame::Person,
         };
-        let aggs = if frame == Frame::Person { &mut person_aggs } else { &mut org_aggs };
+        let aggs = if frame == Frame::Person {
+            &mut person_aggs
+        } else {
+            &mut org_aggs
+        };
         let quantity = |qty: &Quantity, name: &str, aggs: &mut Vec<Expr>| -> Option<Frame> {
             match qty {
                 Quantity::Count(cond) => aggs.push(count_if(condition(cond, &names)).alias(name)),
-                Quantity::ColumnSum { condition: cond, column } => aggs.push(
+                Quantity::ColumnSum {
+                    condition: cond,
+                    column,
+                } => aggs.push(
                     sum_if(condition(cond, &names), cast(c(column), DataType::Int64)).alias(name),
                 ),
-                Quantity::MeasureSum { condition: cond, measure } => {
+                Quantity::MeasureSum {
+                    condition: cond,
+                    measure,
+                } => {
                     let m = coalesce(vec![col(&names[&measure.key()]), lit(0i64)]);
                     let cond = condition(cond, &names);
                     aggs.push(sum_if(cond.clone(), m.clone()).alias(name));
@@ -391,7 +438,14 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
         population_needed |= den_frame == Frame::Population;
         series.push(SeriesColumns {
             numerator: (frame, n),
-            denominator: (den_frame, if den_frame == Frame::Population { INHABITANTS.into() } else { d }),
+            denominator: (
+                den_frame,
+                if den_frame == Frame::Population {
+                    INHABITANTS.into()
+                } else {
+                    d
+                },
+            ),
             sum_squares: matches!(ind.numerator, Quantity::MeasureSum { .. }).then_some(q),
         });
     }
@@ -399,7 +453,13 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
     let mut frames = BTreeMap::new();
     let person_cells = persons
         .aggregate(
-            vec![col(PERIOD), col(MUNICIPALITY), col(SEX), col(AGE_GROUP), col(DIAGNOSIS)],
+            vec![
+                col(PERIOD),
+                col(MUNICIPALITY),
+                col(SEX),
+                col(AGE_GROUP),
+                col(DIAGNOSIS),
+            ],
             person_aggs,
         )
         .map_err(df("aggregating persons to the finest cells"))?;

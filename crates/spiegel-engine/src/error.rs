@@ -25,7 +25,10 @@ pub enum EngineError {
     },
     /// The data breaks rules that figures depend on (duplicate persons, death
     /// before birth, stays ending before they start...); every problem is listed.
-    #[error("{}", List("the extract has data errors; no figures were computed", problems))]
+    #[error(
+        "{}",
+        List("the extract has data errors; no figures were computed", problems)
+    )]
     Data {
         /// All problems found.
         problems: Vec<DataProblem>,

@@ -25,7 +25,10 @@ pub mod results;
 mod run;
 mod source;
 
-pub use cells::{CellKey, CellMap, CellSpace, Counts, FinestCells, Levels, PublishedCell, RegionMap, Series, StrataSpec};
+pub use cells::{
+    CellKey, CellMap, CellSpace, Counts, FinestCells, Levels, PublishedCell, RegionMap, Series,
+    StrataSpec,
+};
 pub use error::{DataProblem, EngineError, Result, SchemaProblem};
 pub use quality::{QualityFinding, QualityReport, Severity};
 pub use results::{results_schema, write_csv, write_json, write_parquet};

@@ -92,7 +92,11 @@ async fn run_checks(
             .and_then(|a| cast_array(a, &DataType::Int64).ok())
             .map(|a| {
                 let a = a.as_primitive::<Int64Type>();
-                if a.is_empty() || a.is_null(0) { 0 } else { a.value(0) as u64 }
+                if a.is_empty() || a.is_null(0) {
+                    0
+                } else {
+                    a.value(0) as u64
+                }
             })
             .unwrap_or(0)
     };
@@ -140,7 +144,11 @@ async fn examples(frame: &DataFrame, filter: Expr, key: &str) -> Result<Vec<Stri
     for b in batches {
         let a = b.column(0).as_string::<i32>();
         for i in 0..a.len() {
-            out.push(if a.is_null(i) { "(null)".into() } else { a.value(i).to_string() });
+            out.push(if a.is_null(i) {
+                "(null)".into()
+            } else {
+                a.value(i).to_string()
+            });
         }
     }
     Ok(out)
@@ -189,7 +197,9 @@ pub(crate) async fn check(
     checks.push(Check {
         name: "unknown_sex_value".into(),
         severity: Severity::Warning,
-        message: "with a sex other than female, male or unknown (counted in totals, in no sex stratum)".into(),
+        message:
+            "with a sex other than female, male or unknown (counted in totals, in no sex stratum)"
+                .into(),
         expr: c("sex").in_list(vec![lit("female"), lit("male"), lit("unknown")], true),
         key: None,
     });
@@ -231,7 +241,9 @@ pub(crate) async fn check(
             .iter()
             .flat_map(|b| {
                 let a = b.column(0).as_string::<i32>();
-                (0..a.len()).map(|i| a.value(i).to_string()).collect::<Vec<_>>()
+                (0..a.len())
+                    .map(|i| a.value(i).to_string())
+                    .collect::<Vec<_>>()
             })
             .collect();
         let message = "with a person_id that another row already has (one row per decedent)";
@@ -253,24 +265,43 @@ pub(crate) async fn check(
 
     let ids = person
         .clone()
-        .select(vec![c("person_id").alias("__qpid"), c("death_date").alias("__qdeath")])
+        .select(vec![
+            c("person_id").alias("__qpid"),
+            c("death_date").alias("__qdeath"),
+        ])
         .map_err(df("selecting person ids"))?;
 
     // Event tables.
     for t in cat.contract.tables_with_role(TableRole::Event) {
-        let Some(frame) = tables.get(&t.name) else { continue };
+        let Some(frame) = tables.get(&t.name) else {
+            continue;
+        };
         let joined = frame
             .clone()
-            .join(ids.clone(), JoinType::Left, &["person_id"], &["__qpid"], None)
+            .join(
+                ids.clone(),
+                JoinType::Left,
+                &["person_id"],
+                &["__qpid"],
+                None,
+            )
             .map_err(df(format!("checking table {}", t.name)))?;
-        let key = t.columns.iter().find(|c| c.name == "event_id").map(|c| c.name.as_str()).unwrap_or("person_id");
+        let key = t
+            .columns
+            .iter()
+            .find(|c| c.name == "event_id")
+            .map(|c| c.name.as_str())
+            .unwrap_or("person_id");
         let mut checks = null_checks(cat, &t.name, Some(key));
         let start = c(t.start.as_deref().unwrap_or_default());
         if let Some(end) = &t.end {
             checks.push(Check {
                 name: "end_before_start".into(),
                 severity: Severity::Error,
-                message: format!("with an {end} before their {}", t.start.as_deref().unwrap_or_default()),
+                message: format!(
+                    "with an {end} before their {}",
+                    t.start.as_deref().unwrap_or_default()
+                ),
                 expr: c(end).lt(start.clone()),
                 key: Some(key.into()),
             });
@@ -296,7 +327,9 @@ pub(crate) async fn check(
             for q in [&ind.numerator, &ind.denominator] {
                 match q {
                     spiegel_model::Quantity::Count(cond)
-                    | spiegel_model::Quantity::ColumnSum { condition: cond, .. } => cond.features(&mut fs),
+                    | spiegel_model::Quantity::ColumnSum {
+                        condition: cond, ..
+                    } => cond.features(&mut fs),
                     spiegel_model::Quantity::MeasureSum { condition, measure } => {
                         condition.features(&mut fs);
                         fs.push(measure);
@@ -318,8 +351,13 @@ pub(crate) async fn check(
             checks.push(Check {
                 name: "unused_by_indicators".into(),
                 severity: Severity::Info,
-                message: "matching no criterion of any indicator (valid data, e.g. other settings)".into(),
-                expr: filters.into_iter().reduce(Expr::or).unwrap_or(lit(false)).not(),
+                message: "matching no criterion of any indicator (valid data, e.g. other settings)"
+                    .into(),
+                expr: filters
+                    .into_iter()
+                    .reduce(Expr::or)
+                    .unwrap_or(lit(false))
+                    .not(),
                 key: None,
             });
         }
@@ -334,7 +372,10 @@ pub(crate) async fn check(
         run_checks(&t.name, frame, checks, &mut report, &mut errors).await?;
         let dups = frame
             .clone()
-            .aggregate(vec![c("year"), c("municipality_code")], vec![count(lit(1i64)).alias("k")])
+            .aggregate(
+                vec![c("year"), c("municipality_code")],
+                vec![count(lit(1i64)).alias("k")],
+            )
             .and_then(|f| f.filter(col("k").gt(lit(1i64))))
             .map_err(df("checking the region table"))?
             .count()
@@ -371,7 +412,15 @@ pub(crate) async fn check(
                 cast(date_part(lit("year"), c("death_date")), DataType::Int32).alias("__py"),
                 c("municipality_code").alias("__pm"),
             ])
-            .and_then(|p| p.join(regions, JoinType::LeftAnti, &["__py", "__pm"], &["__ry", "__rm"], None))
+            .and_then(|p| {
+                p.join(
+                    regions,
+                    JoinType::LeftAnti,
+                    &["__py", "__pm"],
+                    &["__ry", "__rm"],
+                    None,
+                )
+            })
             .map_err(df("checking municipalities"))?
             .count()
             .await

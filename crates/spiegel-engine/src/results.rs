@@ -5,7 +5,9 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use spiegel_model::{Indicator, Quantity, Unit};
 
@@ -184,7 +186,8 @@ pub fn write_parquet(batch: &RecordBatch, path: &Path) -> Result<()> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| write_err(path, e))?;
+    let mut w =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| write_err(path, e))?;
     w.write(batch).map_err(|e| write_err(path, e))?;
     w.close().map_err(|e| write_err(path, e))?;
     Ok(())
@@ -193,7 +196,9 @@ pub fn write_parquet(batch: &RecordBatch, path: &Path) -> Result<()> {
 /// Writes a batch as CSV with a header row (nulls are empty fields).
 pub fn write_csv(batch: &RecordBatch, path: &Path) -> Result<()> {
     let file = File::create(path).map_err(|e| write_err(path, e))?;
-    let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(file);
+    let mut w = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(file);
     w.write(batch).map_err(|e| write_err(path, e))?;
     Ok(())
 }

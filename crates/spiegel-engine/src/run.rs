@@ -186,7 +186,9 @@ impl Engine {
                 let mut fs = Vec::new();
                 match q {
                     spiegel_model::Quantity::Count(cond)
-                    | spiegel_model::Quantity::ColumnSum { condition: cond, .. } => cond.features(&mut fs),
+                    | spiegel_model::Quantity::ColumnSum {
+                        condition: cond, ..
+                    } => cond.features(&mut fs),
                     spiegel_model::Quantity::MeasureSum { condition, measure } => {
                         condition.features(&mut fs);
                         fs.push(measure);
@@ -207,11 +209,19 @@ impl Engine {
         needed
     }
 
-    async fn open(&self, ctx: &SessionContext, extract: &Extract) -> Result<BTreeMap<String, DataFrame>> {
+    async fn open(
+        &self,
+        ctx: &SessionContext,
+        extract: &Extract,
+    ) -> Result<BTreeMap<String, DataFrame>> {
         let mut problems = Vec::new();
         let mut tables = BTreeMap::new();
         for name in self.needed_tables() {
-            let contract = self.catalogue.contract.table(&name).expect("needed tables are contract tables");
+            let contract = self
+                .catalogue
+                .contract
+                .table(&name)
+                .expect("needed tables are contract tables");
             match extract.source(&name) {
                 None => problems.push(SchemaProblem {
                     table: name.clone(),
@@ -266,13 +276,24 @@ impl Engine {
         let finest = series(&self.catalogue, &compiled, &collected);
         let periods: Vec<i32> = collected
             .get(&Frame::Person)
-            .map(|c| c.keys.iter().map(|k| k.period).collect::<BTreeSet<_>>().into_iter().collect())
+            .map(|c| {
+                c.keys
+                    .iter()
+                    .map(|k| k.period)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            })
             .unwrap_or_default();
         self.report(Progress::Assembling {
             finest_cells: collected.values().map(|c| c.keys.len()).sum(),
         });
         let mut cell_maps = Vec::new();
-        for space in [CellSpace::Person, CellSpace::Population, CellSpace::Organisation] {
+        for space in [
+            CellSpace::Person,
+            CellSpace::Population,
+            CellSpace::Organisation,
+        ] {
             if finest.series.iter().any(|s| s.space == space) {
                 cell_maps.push(CellMap::build(
                     space,
@@ -291,7 +312,11 @@ impl Engine {
             };
             let sums = map.sum(s);
             for (cell, counts) in map.cells.iter().zip(&sums) {
-                if cell.stratifiers().iter().all(|x| ind.stratifiers.contains(x)) {
+                if cell
+                    .stratifiers()
+                    .iter()
+                    .all(|x| ind.stratifiers.contains(x))
+                {
                     builder.push(ind, cell, counts);
                 }
             }
@@ -332,7 +357,9 @@ impl Engine {
             ));
         }
         for (frame, plan) in &compiled.frames {
-            out.push_str(&format!("\n# {frame:?} finest cells: optimised logical plan\n"));
+            out.push_str(&format!(
+                "\n# {frame:?} finest cells: optimised logical plan\n"
+            ));
             let optimised = plan
                 .clone()
                 .into_optimized_plan()
@@ -344,7 +371,10 @@ impl Engine {
                 .create_physical_plan()
                 .await
                 .map_err(df("planning"))?;
-            out.push_str(&format!("{}\n", displayable(physical.as_ref()).indent(true)));
+            out.push_str(&format!(
+                "{}\n",
+                displayable(physical.as_ref()).indent(true)
+            ));
         }
         Ok(out)
     }
@@ -363,7 +393,11 @@ impl Engine {
             cast_expr("year", DataType::Int32),
             cast_expr("municipality_code", DataType::Utf8),
         ];
-        select.extend(t.levels.iter().map(|l| cast_expr(&l.column, DataType::Utf8)));
+        select.extend(
+            t.levels
+                .iter()
+                .map(|l| cast_expr(&l.column, DataType::Utf8)),
+        );
         let batches = tables[&t.name]
             .clone()
             .select(select)
@@ -373,14 +407,19 @@ impl Engine {
             .map_err(df("reading the region table"))?;
         let mut regions = HashMap::new();
         for b in &batches {
-            let year = cast(b.column(0), &DataType::Int32).map_err(|e| df("reading the region table")(e.into()))?;
+            let year = cast(b.column(0), &DataType::Int32)
+                .map_err(|e| df("reading the region table")(e.into()))?;
             let year = year.as_primitive::<Int32Type>();
             let muni = b.column(1).as_string::<i32>();
             for row in 0..b.num_rows() {
                 let ids = (0..levels.len())
                     .map(|l| {
                         let a = b.column(2 + l).as_string::<i32>();
-                        if a.is_null(row) { String::new() } else { a.value(row).to_string() }
+                        if a.is_null(row) {
+                            String::new()
+                        } else {
+                            a.value(row).to_string()
+                        }
                     })
                     .collect();
                 regions.insert((year.value(row), muni.value(row).to_string()), ids);
@@ -395,7 +434,11 @@ fn cast_expr(column: &str, dt: DataType) -> datafusion::logical_expr::Expr {
 }
 
 /// Builds one series per indicator from the collected frames.
-fn series(cat: &Catalogue, compiled: &Compiled, collected: &BTreeMap<Frame, crate::cells::Collected>) -> FinestCells {
+fn series(
+    cat: &Catalogue,
+    compiled: &Compiled,
+    collected: &BTreeMap<Frame, crate::cells::Collected>,
+) -> FinestCells {
     let empty = crate::cells::Collected::default();
     let mut out = Vec::new();
     for (ind, cols) in cat.indicators.iter().zip(&compiled.series) {

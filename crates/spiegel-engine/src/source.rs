@@ -72,19 +72,22 @@ impl Extract {
 
     /// Adds or replaces a table from record batches.
     pub fn with_batches(mut self, table: impl Into<String>, batches: Vec<RecordBatch>) -> Extract {
-        self.tables.insert(table.into(), TableSource::Batches(batches));
+        self.tables
+            .insert(table.into(), TableSource::Batches(batches));
         self
     }
 
     /// Adds or replaces a table from a Parquet file.
     pub fn with_parquet(mut self, table: impl Into<String>, path: impl Into<PathBuf>) -> Extract {
-        self.tables.insert(table.into(), TableSource::Parquet(path.into()));
+        self.tables
+            .insert(table.into(), TableSource::Parquet(path.into()));
         self
     }
 
     /// Adds or replaces a table from a CSV file.
     pub fn with_csv(mut self, table: impl Into<String>, path: impl Into<PathBuf>) -> Extract {
-        self.tables.insert(table.into(), TableSource::Csv(path.into()));
+        self.tables
+            .insert(table.into(), TableSource::Csv(path.into()));
         self
     }
 
@@ -177,7 +180,9 @@ pub(crate) async fn open_table(
             let fields: Vec<Field> = header
                 .iter()
                 .map(|name| {
-                    let dt = table.column(name).map_or(DataType::Utf8, |c| canonical(c.ty));
+                    let dt = table
+                        .column(name)
+                        .map_or(DataType::Utf8, |c| canonical(c.ty));
                     Field::new(name, dt, true)
                 })
                 .collect();
@@ -214,7 +219,11 @@ pub(crate) async fn open_table(
                 problems.push(SchemaProblem {
                     table: table.name.clone(),
                     column: None,
-                    message: format!("record batches disagree on the schema: {:?} vs {:?}", schema, b.schema()),
+                    message: format!(
+                        "record batches disagree on the schema: {:?} vs {:?}",
+                        schema,
+                        b.schema()
+                    ),
                 });
                 return Ok(None);
             }
@@ -237,16 +246,23 @@ pub(crate) async fn open_table(
             Ok(f) if !compatible(f.data_type(), c.ty) => problems.push(SchemaProblem {
                 table: table.name.clone(),
                 column: Some(c.name.clone()),
-                message: format!("has type {}, the contract needs {}", f.data_type(), c.ty.name()),
+                message: format!(
+                    "has type {}, the contract needs {}",
+                    f.data_type(),
+                    c.ty.name()
+                ),
             }),
-            Ok(_) => select.push(cast(col(format!("\"{}\"", c.name)), canonical(c.ty)).alias(&c.name)),
+            Ok(_) => {
+                select.push(cast(col(format!("\"{}\"", c.name)), canonical(c.ty)).alias(&c.name))
+            }
         }
     }
     if problems.len() > before {
         return Ok(None);
     }
-    let frame = frame
-        .select(select)
-        .map_err(df(format!("casting table {} to the contract types", table.name)))?;
+    let frame = frame.select(select).map_err(df(format!(
+        "casting table {} to the contract types",
+        table.name
+    )))?;
     Ok(Some(frame))
 }

@@ -38,7 +38,13 @@ fn replace(batch: &RecordBatch, name: &str, array: ArrayRef) -> RecordBatch {
         .fields()
         .iter()
         .zip(batch.columns())
-        .map(|(f, c)| if f.name() == name { array.clone() } else { c.clone() })
+        .map(|(f, c)| {
+            if f.name() == name {
+                array.clone()
+            } else {
+                c.clone()
+            }
+        })
         .collect();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
 }
@@ -67,7 +73,11 @@ fn date(s: &str) -> i32 {
 
 fn set_dates(batch: &RecordBatch, name: &str, edits: &[(usize, Option<&str>)]) -> RecordBatch {
     let idx = batch.schema().index_of(name).expect("column");
-    let a = batch.column(idx).as_any().downcast_ref::<Date32Array>().expect("date32");
+    let a = batch
+        .column(idx)
+        .as_any()
+        .downcast_ref::<Date32Array>()
+        .expect("date32");
     let mut values: Vec<Option<i32>> = a.iter().collect();
     for (row, v) in edits {
         values[*row] = v.map(date);
@@ -89,7 +99,11 @@ fn dates_helper_matches_arrow() {
 fn missing_column_and_wrong_type_are_listed_together() {
     let mut b = tiny_batches();
     let person = drop_column(&b["person"], "death_date");
-    let person = replace(&person, "gp_panel", Arc::new(StringArray::from(vec!["yes"; person.num_rows()])));
+    let person = replace(
+        &person,
+        "gp_panel",
+        Arc::new(StringArray::from(vec!["yes"; person.num_rows()])),
+    );
     b.insert("person".into(), person);
     let events = drop_column(&b["care_event"], "setting");
     b.insert("care_event".into(), events);
@@ -163,25 +177,40 @@ fn warnings_do_not_stop_the_run() {
     assert!(checks.contains(&("unknown_person", 1)), "{checks:?}");
     assert!(checks.contains(&("after_death", 1)), "{checks:?}");
     // The outpatient visit is valid data that no indicator uses.
-    assert!(checks.iter().any(|(c, _)| *c == "unused_by_indicators"), "{checks:?}");
+    assert!(
+        checks.iter().any(|(c, _)| *c == "unused_by_indicators"),
+        "{checks:?}"
+    );
 }
 
 #[test]
 fn csv_with_a_date_that_does_not_parse_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     for t in crate::tiny::TABLES {
-        std::fs::copy(fixtures().join(format!("tiny/{t}.csv")), dir.path().join(format!("{t}.csv"))).expect("copy");
+        std::fs::copy(
+            fixtures().join(format!("tiny/{t}.csv")),
+            dir.path().join(format!("{t}.csv")),
+        )
+        .expect("copy");
     }
     let person = std::fs::read_to_string(dir.path().join("person.csv")).expect("read");
-    std::fs::write(dir.path().join("person.csv"), person.replace("2022-03-15", "15/03/2022")).expect("write");
+    std::fs::write(
+        dir.path().join("person.csv"),
+        person.replace("2022-03-15", "15/03/2022"),
+    )
+    .expect("write");
     let extract = Extract::from_dir(dir.path(), &catalogue().contract).expect("extract");
     let err = run(&extract).expect_err("must fail");
     let text = message(err);
-    assert!(text.contains("15/03/2022") || text.to_lowercase().contains("parse"), "{text}");
+    assert!(
+        text.contains("15/03/2022") || text.to_lowercase().contains("parse"),
+        "{text}"
+    );
 }
 
 #[test]
 fn not_a_folder() {
-    let err = Extract::from_dir(fixtures().join("no-such-extract"), &catalogue().contract).expect_err("must fail");
+    let err = Extract::from_dir(fixtures().join("no-such-extract"), &catalogue().contract)
+        .expect_err("must fail");
     assert!(message(err).contains("not a folder"));
 }

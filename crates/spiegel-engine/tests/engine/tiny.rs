@@ -19,7 +19,14 @@ pub(crate) fn catalogue() -> Catalogue {
     Catalogue::load_dir(fixtures().join("indicators/palliative")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub(crate) const TABLES: [&str; 6] = ["person", "care_event", "medication", "region", "population", "organisation"];
+pub(crate) const TABLES: [&str; 6] = [
+    "person",
+    "care_event",
+    "medication",
+    "region",
+    "population",
+    "organisation",
+];
 
 /// The tiny extract as record batches with types inferred from the CSV text
 /// (dates become Date32, integers Int64, flags Boolean).
@@ -31,14 +38,18 @@ pub(crate) fn tiny_batches() -> BTreeMap<String, RecordBatch> {
         for t in TABLES {
             let path = fixtures().join(format!("tiny/{t}.csv"));
             let batches = ctx
-                .read_csv(path.display().to_string(), CsvReadOptions::new().has_header(true))
+                .read_csv(
+                    path.display().to_string(),
+                    CsvReadOptions::new().has_header(true),
+                )
                 .await
                 .expect("read csv")
                 .collect()
                 .await
                 .expect("collect csv");
             let schema = batches[0].schema();
-            let batch = datafusion::arrow::compute::concat_batches(&schema, &batches).expect("concat");
+            let batch =
+                datafusion::arrow::compute::concat_batches(&schema, &batches).expect("concat");
             out.insert(t.to_string(), batch);
         }
         out
@@ -46,9 +57,9 @@ pub(crate) fn tiny_batches() -> BTreeMap<String, RecordBatch> {
 }
 
 pub(crate) fn extract_from(batches: &BTreeMap<String, RecordBatch>) -> Extract {
-    batches
-        .iter()
-        .fold(Extract::new(), |e, (t, b)| e.with_batches(t.clone(), vec![b.clone()]))
+    batches.iter().fold(Extract::new(), |e, (t, b)| {
+        e.with_batches(t.clone(), vec![b.clone()])
+    })
 }
 
 fn run(extract: &Extract, threshold: i64) -> Result<RunOutput, EngineError> {
@@ -76,12 +87,28 @@ struct Row {
     reason: Option<String>,
 }
 
-type Key = (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+type Key = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn rows(batch: &RecordBatch) -> BTreeMap<Key, Row> {
     let s = |n: &str| batch.column_by_name(n).unwrap().as_string::<i32>().clone();
-    let i = |n: &str| batch.column_by_name(n).unwrap().as_primitive::<Int64Type>().clone();
-    let opt = |a: &datafusion::arrow::array::StringArray, r: usize| (!a.is_null(r)).then(|| a.value(r).to_string());
+    let i = |n: &str| {
+        batch
+            .column_by_name(n)
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone()
+    };
+    let opt = |a: &datafusion::arrow::array::StringArray, r: usize| {
+        (!a.is_null(r)).then(|| a.value(r).to_string())
+    };
     let (id, period, level, region, sex, age, diag, status, reason) = (
         s("indicator_id"),
         s("period"),
@@ -94,7 +121,11 @@ fn rows(batch: &RecordBatch) -> BTreeMap<Key, Row> {
         s("suppression_reason"),
     );
     let (n, d, q) = (i("numerator"), i("denominator"), i("sum_squares"));
-    let v = batch.column_by_name("value").unwrap().as_primitive::<Float64Type>().clone();
+    let v = batch
+        .column_by_name("value")
+        .unwrap()
+        .as_primitive::<Float64Type>()
+        .clone();
     let mut out = BTreeMap::new();
     for r in 0..batch.num_rows() {
         let key = (
@@ -114,21 +145,43 @@ fn rows(batch: &RecordBatch) -> BTreeMap<Key, Row> {
             status: status.value(r).to_string(),
             reason: opt(&reason, r),
         };
-        assert!(out.insert(key.clone(), row).is_none(), "duplicate results row {key:?}");
+        assert!(
+            out.insert(key.clone(), row).is_none(),
+            "duplicate results row {key:?}"
+        );
     }
     out
 }
 
-fn key(id: &str, level: &str, region: Option<&str>, sex: Option<&str>, age: Option<&str>, diag: Option<&str>) -> Key {
+fn key(
+    id: &str,
+    level: &str,
+    region: Option<&str>,
+    sex: Option<&str>,
+    age: Option<&str>,
+    diag: Option<&str>,
+) -> Key {
     let o = |x: Option<&str>| x.map(str::to_string);
-    (id.into(), "2022".into(), level.into(), o(region), o(sex), o(age), o(diag))
+    (
+        id.into(),
+        "2022".into(),
+        level.into(),
+        o(region),
+        o(sex),
+        o(age),
+        o(diag),
+    )
 }
 
 fn counts(rows: &BTreeMap<Key, Row>, k: &Key) -> (i64, i64) {
-    let r = rows.get(k).unwrap_or_else(|| panic!("no results row for {k:?}"));
+    let r = rows
+        .get(k)
+        .unwrap_or_else(|| panic!("no results row for {k:?}"));
     (
-        r.numerator.unwrap_or_else(|| panic!("numerator hidden for {k:?}")),
-        r.denominator.unwrap_or_else(|| panic!("denominator hidden for {k:?}")),
+        r.numerator
+            .unwrap_or_else(|| panic!("numerator hidden for {k:?}")),
+        r.denominator
+            .unwrap_or_else(|| panic!("denominator hidden for {k:?}")),
     )
 }
 
@@ -174,10 +227,20 @@ fn national_figures_of_all_22_indicators() {
     let mean = &rows[&key("gp_contacts_mean_30d", "national", None, None, None, None)];
     assert_eq!(mean.sum_squares, Some(20));
     assert_eq!(mean.value, Some(1.25));
-    let rate = &rows[&key("deaths_pc_relevant_rate", "national", None, None, None, None)];
+    let rate = &rows[&key(
+        "deaths_pc_relevant_rate",
+        "national",
+        None,
+        None,
+        None,
+        None,
+    )];
     assert!((rate.value.unwrap() - 11.0 / 2400.0 * 1000.0).abs() < 1e-12);
     // Proportions carry no sum of squares.
-    assert_eq!(rows[&key("opioid_90d", "national", None, None, None, None)].sum_squares, None);
+    assert_eq!(
+        rows[&key("opioid_90d", "national", None, None, None, None)].sum_squares,
+        None
+    );
 }
 
 #[test]
@@ -190,8 +253,14 @@ fn region_levels_and_strata_by_hand() {
         (key(h, "network", Some("N1"), None, None, None), (4, 7)),
         (key(h, "network", Some("N2"), None, None, None), (0, 3)),
         // Care-office regions cut across networks: R1 = GM0001, R2 = GM0002 + GM0003.
-        (key(h, "care_office_region", Some("R1"), None, None, None), (3, 4)),
-        (key(h, "care_office_region", Some("R2"), None, None, None), (1, 6)),
+        (
+            key(h, "care_office_region", Some("R1"), None, None, None),
+            (3, 4),
+        ),
+        (
+            key(h, "care_office_region", Some("R2"), None, None, None),
+            (1, 6),
+        ),
         (key(h, "province", Some("P1"), None, None, None), (4, 7)),
         (key(h, "province", Some("P2"), None, None, None), (0, 3)),
         // Strata: P11 (sex unknown) is in no sex stratum.
@@ -200,33 +269,159 @@ fn region_levels_and_strata_by_hand() {
         (key(h, "national", None, None, Some("80+"), None), (2, 5)),
         (key(h, "national", None, None, Some("65-79"), None), (1, 3)),
         (key(h, "national", None, None, Some("0-64"), None), (1, 2)),
-        (key(h, "network", Some("N1"), Some("female"), Some("80+"), None), (2, 3)),
+        (
+            key(h, "network", Some("N1"), Some("female"), Some("80+"), None),
+            (2, 3),
+        ),
         (key(h, "national", None, None, None, Some("cancer")), (3, 3)),
         (key(h, "national", None, None, None, Some("heart")), (1, 1)),
         (key(h, "national", None, None, None, Some("renal")), (0, 2)),
         (key(h, "national", None, None, None, Some("hiv")), (0, 0)),
         (key(h, "national", None, None, None, Some("other")), (0, 0)),
         // The mean: numerator is the sum of contacts, denominator the persons.
-        (key("gp_contacts_mean_30d", "network", Some("N1"), None, None, None), (4, 5)),
-        (key("gp_contacts_mean_30d", "network", Some("N2"), None, None, None), (6, 3)),
-        (key("gp_contacts_mean_30d", "national", None, Some("female"), None, None), (5, 4)),
+        (
+            key(
+                "gp_contacts_mean_30d",
+                "network",
+                Some("N1"),
+                None,
+                None,
+                None,
+            ),
+            (4, 5),
+        ),
+        (
+            key(
+                "gp_contacts_mean_30d",
+                "network",
+                Some("N2"),
+                None,
+                None,
+                None,
+            ),
+            (6, 3),
+        ),
+        (
+            key(
+                "gp_contacts_mean_30d",
+                "national",
+                None,
+                Some("female"),
+                None,
+                None,
+            ),
+            (5, 4),
+        ),
         // The rate: decedents of all ages over inhabitants.
-        (key("deaths_pc_relevant_rate", "network", Some("N1"), None, None, None), (8, 1600)),
-        (key("deaths_pc_relevant_rate", "network", Some("N2"), None, None, None), (3, 800)),
-        (key("deaths_pc_relevant_rate", "national", None, Some("female"), None, None), (6, 1200)),
-        (key("deaths_pc_relevant_rate", "national", None, None, Some("80+"), None), (5, 1200)),
-        (key("deaths_pc_relevant_rate", "national", None, None, Some("0-64"), None), (3, 600)),
+        (
+            key(
+                "deaths_pc_relevant_rate",
+                "network",
+                Some("N1"),
+                None,
+                None,
+                None,
+            ),
+            (8, 1600),
+        ),
+        (
+            key(
+                "deaths_pc_relevant_rate",
+                "network",
+                Some("N2"),
+                None,
+                None,
+                None,
+            ),
+            (3, 800),
+        ),
+        (
+            key(
+                "deaths_pc_relevant_rate",
+                "national",
+                None,
+                Some("female"),
+                None,
+                None,
+            ),
+            (6, 1200),
+        ),
+        (
+            key(
+                "deaths_pc_relevant_rate",
+                "national",
+                None,
+                None,
+                Some("80+"),
+                None,
+            ),
+            (5, 1200),
+        ),
+        (
+            key(
+                "deaths_pc_relevant_rate",
+                "national",
+                None,
+                None,
+                Some("0-64"),
+                None,
+            ),
+            (3, 600),
+        ),
         // Organisations: hospitals placed by the municipality of their region_id.
-        (key("hospitals_with_pc_team", "network", Some("N1"), None, None, None), (1, 2)),
-        (key("hospitals_with_pc_team", "network", Some("N2"), None, None, None), (1, 1)),
-        (key("hospitals_with_pc_team", "care_office_region", Some("R2"), None, None, None), (1, 2)),
-        (key("pc_team_coverage", "network", Some("N1"), None, None, None), (30, 1800)),
-        (key("pc_team_coverage", "network", Some("N2"), None, None, None), (12, 1200)),
+        (
+            key(
+                "hospitals_with_pc_team",
+                "network",
+                Some("N1"),
+                None,
+                None,
+                None,
+            ),
+            (1, 2),
+        ),
+        (
+            key(
+                "hospitals_with_pc_team",
+                "network",
+                Some("N2"),
+                None,
+                None,
+                None,
+            ),
+            (1, 1),
+        ),
+        (
+            key(
+                "hospitals_with_pc_team",
+                "care_office_region",
+                Some("R2"),
+                None,
+                None,
+                None,
+            ),
+            (1, 2),
+        ),
+        (
+            key("pc_team_coverage", "network", Some("N1"), None, None, None),
+            (30, 1800),
+        ),
+        (
+            key("pc_team_coverage", "network", Some("N2"), None, None, None),
+            (12, 1200),
+        ),
     ];
     for (k, expected) in cases {
         assert_eq!(counts(&rows, &k), expected, "{k:?}");
     }
-    let mean_n2 = &rows[&key("gp_contacts_mean_30d", "network", Some("N2"), None, None, None)];
+    let mean_n2 = &rows[&key(
+        "gp_contacts_mean_30d",
+        "network",
+        Some("N2"),
+        None,
+        None,
+        None,
+    )];
     assert_eq!(mean_n2.sum_squares, Some(14));
     assert_eq!(mean_n2.value, Some(2.0));
     let zero = &rows[&key(h, "national", None, None, None, Some("hiv"))];
@@ -238,11 +433,39 @@ fn publication_shape() {
     let out = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}"));
     let rows = rows(&out.results);
     // Cells not allowed by an indicator's stratifiers are not published.
-    assert!(!rows.contains_key(&key("chemotherapy_14d", "national", None, None, None, Some("cancer"))));
-    assert!(!rows.contains_key(&key("deaths_pc_relevant_rate", "national", None, None, None, Some("cancer"))));
-    assert!(!rows.contains_key(&key("hospitals_with_pc_team", "national", None, Some("female"), None, None)));
+    assert!(!rows.contains_key(&key(
+        "chemotherapy_14d",
+        "national",
+        None,
+        None,
+        None,
+        Some("cancer")
+    )));
+    assert!(!rows.contains_key(&key(
+        "deaths_pc_relevant_rate",
+        "national",
+        None,
+        None,
+        None,
+        Some("cancer")
+    )));
+    assert!(!rows.contains_key(&key(
+        "hospitals_with_pc_team",
+        "national",
+        None,
+        Some("female"),
+        None,
+        None
+    )));
     // Diagnosis groups are published for the nation only.
-    assert!(!rows.contains_key(&key("opioid_90d", "network", Some("N1"), None, None, Some("cancer"))));
+    assert!(!rows.contains_key(&key(
+        "opioid_90d",
+        "network",
+        Some("N1"),
+        None,
+        None,
+        Some("cancer")
+    )));
     // Count per fully stratified indicator: 1 nation + 2 networks + 2 regions + 2 provinces = 7 regions,
     // x (1 + 2 sexes + 3 ages + 6 sex x age) = 84, plus 10 diagnosis groups for the nation.
     let per = |id: &str| rows.keys().filter(|k| k.0 == id).count();
@@ -260,26 +483,68 @@ fn primary_suppression_hides_small_counts_and_their_value() {
     let hidden = &rows[&key("hospital_admission_30d", "national", None, None, None, None)];
     assert_eq!(hidden.status, "suppressed_primary");
     assert_eq!(hidden.reason.as_deref(), Some("numerator_below_threshold"));
-    assert_eq!((hidden.numerator, hidden.denominator, hidden.value), (None, None, None));
+    assert_eq!(
+        (hidden.numerator, hidden.denominator, hidden.value),
+        (None, None, None)
+    );
     let both = &rows[&key("hospitals_with_pc_team", "national", None, None, None, None)];
-    assert_eq!(both.reason.as_deref(), Some("numerator_and_denominator_below_threshold"));
+    assert_eq!(
+        both.reason.as_deref(),
+        Some("numerator_and_denominator_below_threshold")
+    );
     let mean = &rows[&key("gp_contacts_mean_30d", "national", None, None, None, None)];
     assert_eq!(mean.reason.as_deref(), Some("denominator_below_threshold"));
     assert_eq!(mean.sum_squares, None);
-    let shown = &rows[&key("deaths_pc_relevant_rate", "national", None, None, None, None)];
+    let shown = &rows[&key(
+        "deaths_pc_relevant_rate",
+        "national",
+        None,
+        None,
+        None,
+        None,
+    )];
     assert_eq!((shown.numerator, shown.denominator), (Some(11), Some(2400)));
     assert_eq!(shown.status, "published");
-    let small_denominator = &rows[&key("hospital_admission_30d", "network", Some("N2"), None, None, None)];
-    assert_eq!(small_denominator.reason.as_deref(), Some("denominator_below_threshold"));
+    let small_denominator = &rows[&key(
+        "hospital_admission_30d",
+        "network",
+        Some("N2"),
+        None,
+        None,
+        None,
+    )];
+    assert_eq!(
+        small_denominator.reason.as_deref(),
+        Some("denominator_below_threshold")
+    );
     // Zeros are not small: a zero cell is published.
-    let zero_both = &rows[&key("hospital_admission_30d", "national", None, None, None, Some("hiv"))];
-    assert_eq!((zero_both.numerator, zero_both.status.as_str()), (Some(0), "published"));
+    let zero_both = &rows[&key(
+        "hospital_admission_30d",
+        "national",
+        None,
+        None,
+        None,
+        Some("hiv"),
+    )];
+    assert_eq!(
+        (zero_both.numerator, zero_both.status.as_str()),
+        (Some(0), "published")
+    );
     // Every row is either published with its counts or hidden with all of them.
     for (k, r) in &rows {
         match r.status.as_str() {
-            "published" => assert!(r.numerator.is_some() && r.denominator.is_some() && r.reason.is_none(), "{k:?}"),
+            "published" => assert!(
+                r.numerator.is_some() && r.denominator.is_some() && r.reason.is_none(),
+                "{k:?}"
+            ),
             "suppressed_primary" => {
-                assert!(r.numerator.is_none() && r.denominator.is_none() && r.value.is_none() && r.sum_squares.is_none(), "{k:?}")
+                assert!(
+                    r.numerator.is_none()
+                        && r.denominator.is_none()
+                        && r.value.is_none()
+                        && r.sum_squares.is_none(),
+                    "{k:?}"
+                )
             }
             s => panic!("unexpected status {s}"),
         }
@@ -288,12 +553,17 @@ fn primary_suppression_hides_small_counts_and_their_value() {
 
 #[test]
 fn csv_parquet_and_batches_give_identical_results() {
-    let from_csv = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}")).results;
+    let from_csv = run(&tiny_csv(), 1)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .results;
     let batches = tiny_batches();
-    let from_batches = run(&extract_from(&batches), 1).unwrap_or_else(|e| panic!("{e}")).results;
+    let from_batches = run(&extract_from(&batches), 1)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .results;
     let dir = tempfile::tempdir().expect("tempdir");
     for (t, b) in &batches {
-        spiegel_engine::write_parquet(b, &dir.path().join(format!("{t}.parquet"))).expect("write parquet");
+        spiegel_engine::write_parquet(b, &dir.path().join(format!("{t}.parquet")))
+            .expect("write parquet");
     }
     let extract = Extract::from_dir(dir.path(), &catalogue().contract).expect("extract");
     let from_parquet = run(&extract, 1).unwrap_or_else(|e| panic!("{e}")).results;
@@ -332,7 +602,11 @@ fn finest_cells_sum_to_every_published_cell() {
                     }
                 }
             }
-            assert_eq!(seen.len(), map.keys.len(), "{level} covers every finest cell");
+            assert_eq!(
+                seen.len(),
+                map.keys.len(),
+                "{level} covers every finest cell"
+            );
         }
     }
 }
