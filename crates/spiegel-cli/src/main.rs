@@ -99,6 +99,9 @@ struct RunArgs {
     /// Output formats.
     #[arg(long, value_delimiter = ',', default_values = ["parquet", "csv"])]
     format: Vec<Format>,
+    /// Print how long each phase took (to standard error).
+    #[arg(long)]
+    timings: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -242,7 +245,19 @@ fn run(args: RunArgs) -> CliResult {
     let (engine, extract) = engine(&args.input, &args.strata, args.threshold)?;
     let bar = Arc::new(spinner());
     let b = bar.clone();
+    let phases: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
+    let log = phases.clone();
     let engine = engine.with_progress(move |p| {
+        if let Ok(mut log) = log.lock() {
+            let name = format!("{p:?}");
+            log.push((
+                name.split([' ', '{'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                std::time::Instant::now(),
+            ));
+        }
         let msg = match p {
             Progress::Opening => "checking the extract against the data contract".to_string(),
             Progress::Checking => "running data-quality checks".to_string(),
@@ -260,6 +275,21 @@ fn run(args: RunArgs) -> CliResult {
     let output = engine.run_blocking(&extract);
     bar.finish_and_clear();
     let output = output?;
+    if args.timings
+        && let Ok(log) = phases.lock()
+    {
+        let spans: Vec<String> = log
+            .windows(2)
+            .map(|w| {
+                format!(
+                    "{} {:.2} s",
+                    w[0].0.to_lowercase(),
+                    (w[1].1 - w[0].1).as_secs_f64()
+                )
+            })
+            .collect();
+        eprintln!("timings: {}", spans.join(", "));
+    }
 
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;

@@ -303,21 +303,7 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
         }
     };
     for ind in &cat.indicators {
-        for q in [&ind.denominator, &ind.numerator] {
-            let mut fs = Vec::new();
-            match q {
-                Quantity::Count(cond)
-                | Quantity::ColumnSum {
-                    condition: cond, ..
-                } => cond.features(&mut fs),
-                Quantity::MeasureSum { condition, measure } => {
-                    condition.features(&mut fs);
-                    fs.push(measure);
-                }
-                _ => {}
-            }
-            fs.into_iter().for_each(&mut add);
-        }
+        ind.features().into_iter().for_each(&mut add);
     }
 
     // Person rows with derived attributes.
@@ -367,9 +353,24 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
             Some(end) => cast(c(end), DataType::Int32).alias("__end"),
             None => cast(lit(ScalarNull), DataType::Int32).alias("__end"),
         });
+        // Rows that no feature selects contribute zero to every feature: drop
+        // them before the join (the OR of every feature's filter on this table).
+        let wanted = or_all(
+            features
+                .iter()
+                .filter(|(t, _, _)| t == table)
+                .map(|(_, _, f)| {
+                    and_all(
+                        f.filter
+                            .iter()
+                            .map(|cf| predicate(c(&cf.column), &cf.predicate)),
+                    )
+                }),
+        );
         let events = tables[table]
             .clone()
             .select(select)
+            .and_then(|e| e.filter(wanted))
             .map_err(df(format!("projecting table {table}")))?;
         let joined = events
             .join(

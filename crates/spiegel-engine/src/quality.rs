@@ -323,21 +323,7 @@ pub(crate) async fn check(
         // Rows that no feature of any indicator selects (other settings and the like).
         let mut filters = Vec::new();
         for ind in &cat.indicators {
-            let mut fs = Vec::new();
-            for q in [&ind.numerator, &ind.denominator] {
-                match q {
-                    spiegel_model::Quantity::Count(cond)
-                    | spiegel_model::Quantity::ColumnSum {
-                        condition: cond, ..
-                    } => cond.features(&mut fs),
-                    spiegel_model::Quantity::MeasureSum { condition, measure } => {
-                        condition.features(&mut fs);
-                        fs.push(measure);
-                    }
-                    _ => {}
-                }
-            }
-            for f in fs.into_iter().filter(|f| f.table == t.name) {
+            for f in ind.features().into_iter().filter(|f| f.table == t.name) {
                 filters.push(
                     f.filter
                         .iter()

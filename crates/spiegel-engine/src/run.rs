@@ -182,23 +182,9 @@ impl Engine {
             }
         }
         for ind in &c.indicators {
-            for q in [&ind.numerator, &ind.denominator] {
-                let mut fs = Vec::new();
-                match q {
-                    spiegel_model::Quantity::Count(cond)
-                    | spiegel_model::Quantity::ColumnSum {
-                        condition: cond, ..
-                    } => cond.features(&mut fs),
-                    spiegel_model::Quantity::MeasureSum { condition, measure } => {
-                        condition.features(&mut fs);
-                        fs.push(measure);
-                    }
-                    spiegel_model::Quantity::Inhabitants { table } => {
-                        needed.insert(table.clone());
-                    }
-                    _ => {}
-                }
-                needed.extend(fs.into_iter().map(|f| f.table.clone()));
+            needed.extend(ind.features().into_iter().map(|f| f.table.clone()));
+            if let spiegel_model::Quantity::Inhabitants { table } = &ind.denominator {
+                needed.insert(table.clone());
             }
             if ind.unit_of_analysis == UnitOfAnalysis::Organisation
                 && let Some(t) = c.contract.table_with_role(TableRole::Organisation)

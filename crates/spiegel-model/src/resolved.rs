@@ -354,6 +354,33 @@ pub enum Quantity {
     },
 }
 
+impl Quantity {
+    /// Every event feature this quantity needs, in order of appearance.
+    pub fn features(&self) -> Vec<&Feature> {
+        let mut out = Vec::new();
+        match self {
+            Quantity::Count(condition) | Quantity::ColumnSum { condition, .. } => {
+                condition.features(&mut out)
+            }
+            Quantity::MeasureSum { condition, measure } => {
+                condition.features(&mut out);
+                out.push(measure);
+            }
+            Quantity::Inhabitants { .. } => {}
+        }
+        out
+    }
+}
+
+impl Indicator {
+    /// Every event feature of the denominator, then of the numerator.
+    pub fn features(&self) -> Vec<&Feature> {
+        let mut out = self.denominator.features();
+        out.extend(self.numerator.features());
+        out
+    }
+}
+
 /// A resolved condition on one unit (a person with its events, or an organisation).
 ///
 /// Two-valued logic: a predicate on a null value is false, and `Not` negates
