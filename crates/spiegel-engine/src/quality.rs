@@ -100,7 +100,11 @@ async fn run_checks(
             })
             .unwrap_or(0)
     };
-    report.rows.insert(table.to_string(), value("__rows"));
+    // The first scan of a table counts its rows; later (filtered) scans do not.
+    report
+        .rows
+        .entry(table.to_string())
+        .or_insert_with(|| value("__rows"));
     for (i, ch) in checks.into_iter().enumerate() {
         let rows = value(&format!("__c{i}"));
         if rows == 0 {
@@ -231,7 +235,7 @@ pub(crate) async fn check(
             .clone()
             .aggregate(vec![c("person_id")], vec![count(lit(1i64)).alias("k")])
             .and_then(|f| f.filter(col("k").gt(lit(1i64))))
-            .and_then(|f| f.select(vec![c("person_id")]))
+            .and_then(|f| f.select(vec![cast(c("person_id"), DataType::Utf8)]))
             .and_then(|f| f.limit(0, Some(3)))
             .map_err(df("finding duplicate persons"))?
             .collect()
@@ -276,24 +280,30 @@ pub(crate) async fn check(
         let Some(frame) = tables.get(&t.name) else {
             continue;
         };
-        let joined = frame
-            .clone()
-            .join(
-                ids.clone(),
-                JoinType::Left,
-                &["person_id"],
-                &["__qpid"],
-                None,
-            )
-            .map_err(df(format!("checking table {}", t.name)))?;
         let key = t
             .columns
             .iter()
             .find(|c| c.name == "event_id")
             .map(|c| c.name.as_str())
             .unwrap_or("person_id");
-        let mut checks = null_checks(cat, &t.name, Some(key));
         let start = c(t.start.as_deref().unwrap_or_default());
+        // Rows some feature of some indicator selects.
+        let used = cat
+            .indicators
+            .iter()
+            .flat_map(|ind| ind.features())
+            .filter(|f| f.table == t.name)
+            .map(|f| {
+                f.filter
+                    .iter()
+                    .map(|cf| predicate(c(&cf.column), &cf.predicate))
+                    .reduce(Expr::and)
+                    .unwrap_or(lit(true))
+            })
+            .reduce(Expr::or);
+
+        // Scan 1, every row, no join: nulls, order of dates, rows nobody uses.
+        let mut checks = null_checks(cat, &t.name, Some(key));
         if let Some(end) = &t.end {
             checks.push(Check {
                 name: "end_before_start".into(),
@@ -307,46 +317,48 @@ pub(crate) async fn check(
             });
         }
         checks.push(Check {
-            name: "unknown_person".into(),
-            severity: Severity::Warning,
-            message: "of no person in the person table (ignored)".into(),
-            expr: col("__qpid").is_null(),
+            name: "unused_by_indicators".into(),
+            severity: Severity::Info,
+            message: "matching no criterion of any indicator (valid data, e.g. other settings)"
+                .into(),
+            expr: used.clone().unwrap_or(lit(false)).not(),
             key: None,
         });
-        checks.push(Check {
-            name: "after_death".into(),
-            severity: Severity::Warning,
-            message: "starting after the person's death (outside every window)".into(),
-            expr: start.gt(col("__qdeath")),
-            key: None,
-        });
-        // Rows that no feature of any indicator selects (other settings and the like).
-        let mut filters = Vec::new();
-        for ind in &cat.indicators {
-            for f in ind.features().into_iter().filter(|f| f.table == t.name) {
-                filters.push(
-                    f.filter
-                        .iter()
-                        .map(|cf| predicate(c(&cf.column), &cf.predicate))
-                        .reduce(Expr::and)
-                        .unwrap_or(lit(true)),
-                );
-            }
-        }
-        if !filters.is_empty() {
-            checks.push(Check {
-                name: "unused_by_indicators".into(),
-                severity: Severity::Info,
-                message: "matching no criterion of any indicator (valid data, e.g. other settings)"
+        run_checks(&t.name, frame, checks, &mut report, &mut errors).await?;
+
+        // Scan 2, only the rows indicators use, joined to their person: the
+        // join is the expensive part, and only these rows can change a figure.
+        let Some(used) = used else { continue };
+        let joined = frame
+            .clone()
+            .filter(used)
+            .and_then(|f| {
+                f.join(
+                    ids.clone(),
+                    JoinType::Left,
+                    &["person_id"],
+                    &["__qpid"],
+                    None,
+                )
+            })
+            .map_err(df(format!("checking table {}", t.name)))?;
+        let checks = vec![
+            Check {
+                name: "unknown_person".into(),
+                severity: Severity::Warning,
+                message: "used by an indicator but of no person in the person table (ignored)"
                     .into(),
-                expr: filters
-                    .into_iter()
-                    .reduce(Expr::or)
-                    .unwrap_or(lit(false))
-                    .not(),
+                expr: col("__qpid").is_null(),
                 key: None,
-            });
-        }
+            },
+            Check {
+                name: "after_death".into(),
+                severity: Severity::Warning,
+                message: "used by an indicator but starting after the person's death (outside every window)".into(),
+                expr: start.gt(col("__qdeath")),
+                key: None,
+            },
+        ];
         run_checks(&t.name, &joined, checks, &mut report, &mut errors).await?;
     }
 

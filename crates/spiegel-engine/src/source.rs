@@ -97,10 +97,12 @@ impl Extract {
     }
 }
 
-/// The Arrow type each contract type is cast to before compilation.
+/// The Arrow type each contract type is cast to before compilation. Strings
+/// become Utf8View: DataFusion's own Parquet reading type, so the common case
+/// needs no copy of the string data.
 pub(crate) fn canonical(ty: ColumnType) -> DataType {
     match ty {
-        ColumnType::String => DataType::Utf8,
+        ColumnType::String => DataType::Utf8View,
         ColumnType::Date => DataType::Date32,
         ColumnType::Bool => DataType::Boolean,
         ColumnType::Int16 => DataType::Int16,

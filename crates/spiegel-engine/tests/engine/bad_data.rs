@@ -163,7 +163,8 @@ fn warnings_do_not_stop_the_run() {
         .iter()
         .map(|s| s.map(str::to_string))
         .collect();
-    ids[9] = Some("P99".into());
+    // Row 5 is a GP consultation: a row an indicator uses.
+    ids[5] = Some("P99".into());
     let events = replace(events, "person_id", Arc::new(StringArray::from(ids)));
     let events = set_dates(&events, "start_date", &[(8, Some("2022-07-02"))]);
     b.insert("care_event".into(), events);
