@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spiegel::arrow::array::{Array, AsArray};
 use spiegel::arrow::datatypes::{Float64Type, Int64Type};
-use spiegel::engine::Severity;
+use spiegel::engine::{ComparisonMethod, ConfidenceLevel, Severity, StatsOptions};
 use spiegel::model::Unit;
 use spiegel::prelude::*;
 use spiegel::{write_csv, write_json, write_parquet};
@@ -102,6 +102,22 @@ struct RunArgs {
     /// Print how long each phase took (to standard error).
     #[arg(long)]
     timings: bool,
+    /// Confidence levels of the intervals and funnel limits, comma separated.
+    #[arg(long, value_delimiter = ',', default_values = ["0.95", "0.998"])]
+    confidence: Vec<f64>,
+    /// How a region is compared with the nation: `interval` (its confidence
+    /// interval excludes the national value) or `rest-of-country`.
+    #[arg(long, value_enum, default_value = "interval")]
+    comparison: Comparison,
+    /// The baseline period for changes (default: the first period of a multi-period run).
+    #[arg(long)]
+    baseline: Option<i32>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Comparison {
+    Interval,
+    RestOfCountry,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -243,6 +259,21 @@ fn spinner() -> ProgressBar {
 
 fn run(args: RunArgs) -> CliResult {
     let (engine, extract) = engine(&args.input, &args.strata, args.threshold)?;
+    let levels = args
+        .confidence
+        .iter()
+        .map(|l| ConfidenceLevel::new(*l).map_err(|e| format!("--confidence {l}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut options = engine.options().clone();
+    options.stats = StatsOptions {
+        levels,
+        comparison: match args.comparison {
+            Comparison::Interval => ComparisonMethod::Interval,
+            Comparison::RestOfCountry => ComparisonMethod::RestOfCountry,
+        },
+        baseline: args.baseline,
+    };
+    let engine = engine.with_options(options);
     let bar = Arc::new(spinner());
     let b = bar.clone();
     let phases: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
@@ -334,6 +365,24 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
     let den = col("denominator").as_primitive::<Int64Type>();
     let value = col("value").as_primitive::<Float64Type>();
     let status = col("status").as_string::<i32>();
+    // The interval at the first confidence level: the first `ci*_lower` column.
+    let schema = r.schema();
+    let ci_name = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .find(|n| n.starts_with("ci") && n.ends_with("_lower"))
+        .unwrap_or_default();
+    let ci_label = ci_name
+        .trim_start_matches("ci")
+        .trim_end_matches("_lower")
+        .to_string();
+    let ci_lower = r
+        .column_by_name(&ci_name)
+        .map(|a| a.as_primitive::<Float64Type>().clone());
+    let ci_upper = r
+        .column_by_name(&ci_name.replace("_lower", "_upper"))
+        .map(|a| a.as_primitive::<Float64Type>().clone());
     let mut out = String::new();
     let mut quality: Vec<_> = output
         .quality
@@ -352,9 +401,14 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
         "National values, catalogue `{}` {} (threshold k = {})\n\n",
         catalogue.id, catalogue.version, output.threshold
     ));
+    let ci_head = if ci_label.len() > 2 {
+        format!("{}.{}% CI", &ci_label[..2], &ci_label[2..])
+    } else {
+        format!("{ci_label}% CI")
+    };
     out.push_str(&format!(
-        "{:<34} {:>6} {:>10} {:>11} {:>13}  {}\n",
-        "indicator", "period", "numerator", "denominator", "value", "status"
+        "{:<34} {:>6} {:>10} {:>11} {:>13} {:>23}  {}\n",
+        "indicator", "period", "numerator", "denominator", "value", ci_head, "status"
     ));
     for i in 0..r.num_rows() {
         if level.value(i) != "national" || !sex.is_null(i) || !age.is_null(i) || !diag.is_null(i) {
@@ -368,23 +422,31 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
                 a.value(i).to_string()
             }
         };
+        let unit = ind.map(|d| d.unit);
+        let fmt = |x: f64, suffix: bool| match unit {
+            Some(Unit::Proportion) | Some(Unit::RatioOfSums) => format!("{:.1}%", x * 100.0),
+            Some(Unit::RatePer(n)) if suffix => format!("{x:.2} /{n}"),
+            _ => format!("{x:.2}"),
+        };
         let v = if value.is_null(i) {
             "-".to_string()
         } else {
-            let x = value.value(i);
-            match ind.map(|d| d.unit) {
-                Some(Unit::Proportion) | Some(Unit::RatioOfSums) => format!("{:.1}%", x * 100.0),
-                Some(Unit::RatePer(n)) => format!("{x:.2} /{n}"),
-                _ => format!("{x:.2}"),
+            fmt(value.value(i), true)
+        };
+        let ci = match (&ci_lower, &ci_upper) {
+            (Some(lo), Some(hi)) if lo.is_valid(i) && hi.is_valid(i) => {
+                format!("{} to {}", fmt(lo.value(i), false), fmt(hi.value(i), false))
             }
+            _ => "-".to_string(),
         };
         out.push_str(&format!(
-            "{:<34} {:>6} {:>10} {:>11} {:>13}  {}\n",
+            "{:<34} {:>6} {:>10} {:>11} {:>13} {:>23}  {}\n",
             id.value(i),
             period.value(i),
             fmt_count(num),
             fmt_count(den),
             v,
+            ci,
             status.value(i)
         ));
     }

@@ -88,7 +88,8 @@ fn run_on_the_tiny_extract() {
         assert!(out.path().join(f).exists(), "{f}");
     }
     let csv = std::fs::read_to_string(out.path().join("results.csv")).expect("csv");
-    assert!(csv.starts_with("indicator_id,indicator_version,unit,period,region_level,region_id,sex,age_group,diagnosis_group,numerator,denominator,sum_squares,value,status,suppression_reason\n"));
+    let header = csv.lines().next().unwrap_or_default();
+    insta::assert_snapshot!("results_csv_header", header);
 }
 
 #[test]
@@ -120,6 +121,18 @@ fn bad_arguments_are_clear_errors() {
     );
     assert_eq!(code, 1);
     insta::assert_snapshot!("bad_threshold", stderr);
+    let (code, _, stderr) = spiegel(
+        &["run", "--data", "fixtures/tiny", "--confidence", "0.95,1.5"],
+        None,
+    );
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("bad_confidence", stderr);
+    let (code, _, stderr) = spiegel(
+        &["run", "--data", "fixtures/tiny", "--baseline", "1999"],
+        None,
+    );
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("bad_baseline", stderr);
 }
 
 #[test]

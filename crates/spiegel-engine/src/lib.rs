@@ -20,6 +20,7 @@
 pub mod cells;
 mod compile;
 mod error;
+mod figures;
 mod quality;
 pub mod results;
 mod run;
@@ -30,10 +31,13 @@ pub use cells::{
     StrataSpec,
 };
 pub use error::{DataProblem, EngineError, Result, SchemaProblem};
+pub use figures::{ComparisonMethod, StatsOptions, level_label};
 pub use quality::{QualityFinding, QualityReport, Severity};
-pub use results::{results_schema, write_csv, write_json, write_parquet};
+pub use results::{results_schema, results_schema_for, write_csv, write_json, write_parquet};
 pub use run::{Engine, Progress, RunOptions, RunOutput};
 pub use source::{Extract, TableSource};
+/// Confidence levels of the statistics (`ConfidenceLevel::P95`, `P998`, or any in (0, 1)).
+pub use spiegel_stats::ConfidenceLevel;
 
 /// Re-exported so that users build record batches with the same Arrow version.
 pub use datafusion::arrow;

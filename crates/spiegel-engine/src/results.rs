@@ -6,13 +6,15 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use spiegel_model::{Indicator, Quantity, Unit};
+use spiegel_stats::ConfidenceLevel;
 
 use crate::cells::{Counts, PublishedCell};
 use crate::error::{EngineError, Result};
+use crate::figures::{Figures, StatsOptions, level_label};
 
 /// Status of a published row.
 pub mod status {
@@ -22,29 +24,58 @@ pub mod status {
     pub const SUPPRESSED_PRIMARY: &str = "suppressed_primary";
 }
 
-/// The stable schema of the results table (see `docs/results-schema.md`).
+/// The stable schema of the results table with the default confidence levels
+/// (95% and 99.8%; see `docs/results-schema.md`).
 pub fn results_schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
-        Arc::new(Schema::new(vec![
-            s("indicator_id", false),
-            s("indicator_version", false),
-            s("unit", false),
-            s("period", false),
-            s("region_level", false),
-            s("region_id", true),
-            s("sex", true),
-            s("age_group", true),
-            s("diagnosis_group", true),
-            Field::new("numerator", DataType::Int64, true),
-            Field::new("denominator", DataType::Int64, true),
-            Field::new("sum_squares", DataType::Int64, true),
-            Field::new("value", DataType::Float64, true),
-            s("status", false),
-            s("suppression_reason", true),
-        ]))
-    });
+    static SCHEMA: LazyLock<SchemaRef> =
+        LazyLock::new(|| results_schema_for(&StatsOptions::default().levels));
     SCHEMA.clone()
+}
+
+/// The schema of the results table for these confidence levels: each level
+/// adds `ci<label>_lower/upper` and `funnel_<label>_lower/upper` columns
+/// (`ci95_lower`, `funnel_998_upper`).
+pub fn results_schema_for(levels: &[ConfidenceLevel]) -> SchemaRef {
+    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    let f = |n: String| Field::new(n, DataType::Float64, true);
+    let mut fields = vec![
+        s("indicator_id", false),
+        s("indicator_version", false),
+        s("unit", false),
+        s("period", false),
+        s("region_level", false),
+        s("region_id", true),
+        s("sex", true),
+        s("age_group", true),
+        s("diagnosis_group", true),
+        Field::new("numerator", DataType::Int64, true),
+        Field::new("denominator", DataType::Int64, true),
+        Field::new("sum_squares", DataType::Int64, true),
+        Field::new("value", DataType::Float64, true),
+    ];
+    for l in levels {
+        let l = level_label(*l);
+        fields.push(f(format!("ci{l}_lower")));
+        fields.push(f(format!("ci{l}_upper")));
+    }
+    fields.push(f("national_value".into()));
+    fields.push(s("comparison", true));
+    for l in levels {
+        let l = level_label(*l);
+        fields.push(f(format!("funnel_{l}_lower")));
+        fields.push(f(format!("funnel_{l}_upper")));
+    }
+    fields.extend([
+        f("baseline_value".into()),
+        f("change".into()),
+        f("change_ci_lower".into()),
+        f("change_ci_upper".into()),
+        Field::new("change_significant", DataType::Boolean, true),
+        s("spc_signal", true),
+        s("status", false),
+        s("suppression_reason", true),
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 /// The unit column value of an indicator.
@@ -58,86 +89,138 @@ pub(crate) fn unit_name(unit: Unit) -> String {
     }
 }
 
+/// Primary rule: a count in 1..k-1 is hidden, with everything derived from it.
+pub(crate) fn primary_reason(c: &Counts, threshold: i64) -> Option<&'static str> {
+    let small = |x: i64| x >= 1 && x < threshold;
+    match (small(c.numerator), small(c.denominator)) {
+        (true, true) => Some("numerator_and_denominator_below_threshold"),
+        (true, false) => Some("numerator_below_threshold"),
+        (false, true) => Some("denominator_below_threshold"),
+        _ => None,
+    }
+}
+
 /// Accumulates result rows.
 pub(crate) struct ResultsBuilder {
-    id: StringBuilder,
-    version: StringBuilder,
-    unit: StringBuilder,
-    period: StringBuilder,
-    level: StringBuilder,
-    region: StringBuilder,
-    sex: StringBuilder,
-    age: StringBuilder,
-    diag: StringBuilder,
+    schema: SchemaRef,
+    keys: [StringBuilder; 9],
     numerator: Int64Builder,
     denominator: Int64Builder,
     sum_squares: Int64Builder,
     value: Float64Builder,
+    intervals: Vec<(Float64Builder, Float64Builder)>,
+    national_value: Float64Builder,
+    comparison: StringBuilder,
+    funnels: Vec<(Float64Builder, Float64Builder)>,
+    baseline_value: Float64Builder,
+    change: Float64Builder,
+    change_lower: Float64Builder,
+    change_upper: Float64Builder,
+    change_significant: BooleanBuilder,
+    spc_signal: StringBuilder,
     status: StringBuilder,
     reason: StringBuilder,
     threshold: i64,
 }
 
 impl ResultsBuilder {
-    pub(crate) fn new(threshold: i64) -> ResultsBuilder {
+    pub(crate) fn new(threshold: i64, levels: &[ConfidenceLevel]) -> ResultsBuilder {
+        let pairs = || {
+            levels
+                .iter()
+                .map(|_| (Float64Builder::new(), Float64Builder::new()))
+                .collect()
+        };
         ResultsBuilder {
-            id: StringBuilder::new(),
-            version: StringBuilder::new(),
-            unit: StringBuilder::new(),
-            period: StringBuilder::new(),
-            level: StringBuilder::new(),
-            region: StringBuilder::new(),
-            sex: StringBuilder::new(),
-            age: StringBuilder::new(),
-            diag: StringBuilder::new(),
+            schema: results_schema_for(levels),
+            keys: std::array::from_fn(|_| StringBuilder::new()),
             numerator: Int64Builder::new(),
             denominator: Int64Builder::new(),
             sum_squares: Int64Builder::new(),
             value: Float64Builder::new(),
+            intervals: pairs(),
+            national_value: Float64Builder::new(),
+            comparison: StringBuilder::new(),
+            funnels: pairs(),
+            baseline_value: Float64Builder::new(),
+            change: Float64Builder::new(),
+            change_lower: Float64Builder::new(),
+            change_upper: Float64Builder::new(),
+            change_significant: BooleanBuilder::new(),
+            spc_signal: StringBuilder::new(),
             status: StringBuilder::new(),
             reason: StringBuilder::new(),
             threshold,
         }
     }
 
-    /// Primary rule: a count in 1..k-1 is hidden, with everything derived from it.
-    fn primary_reason(&self, c: &Counts) -> Option<&'static str> {
-        let small = |x: i64| x >= 1 && x < self.threshold;
-        match (small(c.numerator), small(c.denominator)) {
-            (true, true) => Some("numerator_and_denominator_below_threshold"),
-            (true, false) => Some("numerator_below_threshold"),
-            (false, true) => Some("denominator_below_threshold"),
-            _ => None,
+    /// Appends a row. `figures` is computed only for published cells: a
+    /// suppressed row gets nulls for its counts and every derived figure.
+    pub(crate) fn push(
+        &mut self,
+        ind: &Indicator,
+        cell: &PublishedCell,
+        counts: &Counts,
+        figures: impl FnOnce() -> Figures,
+    ) {
+        let period = cell.period.to_string();
+        let unit = unit_name(ind.unit);
+        let keys: [Option<&str>; 9] = [
+            Some(&ind.id),
+            Some(&ind.version),
+            Some(&unit),
+            Some(&period),
+            Some(&cell.level),
+            cell.region_id.as_deref(),
+            cell.sex.as_deref(),
+            cell.age_group.as_deref(),
+            cell.diagnosis_group.as_deref(),
+        ];
+        for (b, k) in self.keys.iter_mut().zip(keys) {
+            b.append_option(k);
         }
-    }
-
-    pub(crate) fn push(&mut self, ind: &Indicator, cell: &PublishedCell, counts: &Counts) {
-        self.id.append_value(&ind.id);
-        self.version.append_value(&ind.version);
-        self.unit.append_value(unit_name(ind.unit));
-        self.period.append_value(cell.period.to_string());
-        self.level.append_value(&cell.level);
-        self.region.append_option(cell.region_id.as_deref());
-        self.sex.append_option(cell.sex.as_deref());
-        self.age.append_option(cell.age_group.as_deref());
-        self.diag.append_option(cell.diagnosis_group.as_deref());
         let is_mean = matches!(ind.numerator, Quantity::MeasureSum { .. });
-        match self.primary_reason(counts) {
-            Some(reason) => {
-                self.numerator.append_null();
-                self.denominator.append_null();
-                self.sum_squares.append_null();
-                self.value.append_null();
+        let reason = primary_reason(counts, self.threshold);
+        let f = match reason {
+            Some(_) => Figures {
+                intervals: vec![None; self.intervals.len()],
+                funnels: vec![None; self.funnels.len()],
+                ..Figures::default()
+            },
+            None => figures(),
+        };
+        let published = reason.is_none();
+        self.numerator
+            .append_option(published.then_some(counts.numerator));
+        self.denominator
+            .append_option(published.then_some(counts.denominator));
+        self.sum_squares
+            .append_option((published && is_mean).then_some(counts.sum_squares));
+        self.value.append_option(f.value);
+        for ((lo, hi), i) in self.intervals.iter_mut().zip(&f.intervals) {
+            lo.append_option(i.map(|i| i.lower));
+            hi.append_option(i.map(|i| i.upper));
+        }
+        self.national_value.append_option(f.national_value);
+        self.comparison.append_option(f.comparison);
+        for ((lo, hi), i) in self.funnels.iter_mut().zip(&f.funnels) {
+            lo.append_option(i.map(|i| i.lower));
+            hi.append_option(i.map(|i| i.upper));
+        }
+        self.baseline_value.append_option(f.baseline_value);
+        self.change.append_option(f.change);
+        self.change_lower
+            .append_option(f.change_interval.map(|i| i.lower));
+        self.change_upper
+            .append_option(f.change_interval.map(|i| i.upper));
+        self.change_significant.append_option(f.change_significant);
+        self.spc_signal.append_null();
+        match reason {
+            Some(r) => {
                 self.status.append_value(status::SUPPRESSED_PRIMARY);
-                self.reason.append_value(reason);
+                self.reason.append_value(r);
             }
             None => {
-                self.numerator.append_value(counts.numerator);
-                self.denominator.append_value(counts.denominator);
-                self.sum_squares
-                    .append_option(is_mean.then_some(counts.sum_squares));
-                self.value
-                    .append_option(ind.value(counts.numerator, counts.denominator));
                 self.status.append_value(status::PUBLISHED);
                 self.reason.append_null();
             }
@@ -145,24 +228,33 @@ impl ResultsBuilder {
     }
 
     pub(crate) fn finish(mut self) -> Result<RecordBatch> {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.version.finish()),
-            Arc::new(self.unit.finish()),
-            Arc::new(self.period.finish()),
-            Arc::new(self.level.finish()),
-            Arc::new(self.region.finish()),
-            Arc::new(self.sex.finish()),
-            Arc::new(self.age.finish()),
-            Arc::new(self.diag.finish()),
-            Arc::new(self.numerator.finish()),
-            Arc::new(self.denominator.finish()),
-            Arc::new(self.sum_squares.finish()),
-            Arc::new(self.value.finish()),
-            Arc::new(self.status.finish()),
-            Arc::new(self.reason.finish()),
-        ];
-        RecordBatch::try_new(results_schema(), columns).map_err(|e| EngineError::DataFusion {
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for b in &mut self.keys {
+            columns.push(Arc::new(b.finish()));
+        }
+        columns.push(Arc::new(self.numerator.finish()));
+        columns.push(Arc::new(self.denominator.finish()));
+        columns.push(Arc::new(self.sum_squares.finish()));
+        columns.push(Arc::new(self.value.finish()));
+        for (lo, hi) in &mut self.intervals {
+            columns.push(Arc::new(lo.finish()));
+            columns.push(Arc::new(hi.finish()));
+        }
+        columns.push(Arc::new(self.national_value.finish()));
+        columns.push(Arc::new(self.comparison.finish()));
+        for (lo, hi) in &mut self.funnels {
+            columns.push(Arc::new(lo.finish()));
+            columns.push(Arc::new(hi.finish()));
+        }
+        columns.push(Arc::new(self.baseline_value.finish()));
+        columns.push(Arc::new(self.change.finish()));
+        columns.push(Arc::new(self.change_lower.finish()));
+        columns.push(Arc::new(self.change_upper.finish()));
+        columns.push(Arc::new(self.change_significant.finish()));
+        columns.push(Arc::new(self.spc_signal.finish()));
+        columns.push(Arc::new(self.status.finish()));
+        columns.push(Arc::new(self.reason.finish()));
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| EngineError::DataFusion {
             context: "assembling the results table".into(),
             source: Box::new(e.into()),
         })

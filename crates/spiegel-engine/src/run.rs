@@ -14,10 +14,12 @@ use datafusion::prelude::*;
 use spiegel_model::{Catalogue, TableRole, UnitOfAnalysis};
 
 use crate::cells::{
-    CellKey, CellMap, CellSpace, Counts, FinestCells, RegionMap, Series, StrataSpec, collect_frame,
+    CellKey, CellMap, CellSpace, Counts, FinestCells, PublishedCell, RegionMap, Series, StrataSpec,
+    collect_frame,
 };
 use crate::compile::{Compiled, Frame, compile};
 use crate::error::{EngineError, Result, SchemaProblem, df};
+use crate::figures::{StatsOptions, figures};
 use crate::quality::{QualityReport, check};
 use crate::results::ResultsBuilder;
 use crate::source::{Extract, open_table};
@@ -33,6 +35,8 @@ pub struct RunOptions {
     pub target_partitions: Option<usize>,
     /// Memory DataFusion may hold before it spills to disk, in bytes.
     pub memory_limit: usize,
+    /// Confidence levels, comparison method and baseline period.
+    pub stats: StatsOptions,
 }
 
 impl Default for RunOptions {
@@ -42,6 +46,7 @@ impl Default for RunOptions {
             strata: StrataSpec::defaults(),
             target_partitions: None,
             memory_limit: 4 << 30,
+            stats: StatsOptions::default(),
         }
     }
 }
@@ -291,20 +296,72 @@ impl Engine {
                 ));
             }
         }
-        let mut builder = ResultsBuilder::new(threshold);
+        if self.options.stats.levels.is_empty() {
+            return Err(EngineError::Option {
+                option: "confidence levels".into(),
+                message: "give at least one confidence level".into(),
+            });
+        }
+        let baseline = match self.options.stats.baseline {
+            Some(b) if !periods.contains(&b) => {
+                return Err(EngineError::Option {
+                    option: "baseline".into(),
+                    message: format!("period {b} is not in the data (periods: {periods:?})"),
+                });
+            }
+            Some(b) => Some(b),
+            None => periods.first().copied().filter(|_| periods.len() > 1),
+        };
+        let mut builder = ResultsBuilder::new(threshold, &self.options.stats.levels);
         for (ind, s) in self.catalogue.indicators.iter().zip(&finest.series) {
             let Some(map) = cell_maps.iter().find(|m| m.space == s.space) else {
                 continue;
             };
             let sums = map.sum(s);
+            // The national cell of each period and stratum, and each cell of
+            // the baseline period: the references a figure is set against.
+            let mut national: HashMap<(i32, Stratum), &Counts> = HashMap::new();
+            let mut base: HashMap<(&str, Option<&str>, Stratum), &Counts> = HashMap::new();
             for (cell, counts) in map.cells.iter().zip(&sums) {
-                if cell
+                if cell.level == "national" {
+                    national.insert((cell.period, stratum(cell)), counts);
+                }
+                if Some(cell.period) == baseline {
+                    base.insert(
+                        (&cell.level, cell.region_id.as_deref(), stratum(cell)),
+                        counts,
+                    );
+                }
+            }
+            let published = |c: &&Counts| crate::results::primary_reason(c, threshold).is_none();
+            for (cell, counts) in map.cells.iter().zip(&sums) {
+                if !cell
                     .stratifiers()
                     .iter()
                     .all(|x| ind.stratifiers.contains(x))
                 {
-                    builder.push(ind, cell, counts);
+                    continue;
                 }
+                let nat = national
+                    .get(&(cell.period, stratum(cell)))
+                    .copied()
+                    .filter(published);
+                let before = (Some(cell.period) != baseline)
+                    .then(|| {
+                        base.get(&(
+                            cell.level.as_str(),
+                            cell.region_id.as_deref(),
+                            stratum(cell),
+                        ))
+                    })
+                    .flatten()
+                    .copied()
+                    .filter(published);
+                let is_national = cell.level == "national";
+                let stats = &self.options.stats;
+                builder.push(ind, cell, counts, || {
+                    figures(ind, counts, is_national, nat, before, stats)
+                });
             }
         }
         let results = builder.finish()?;
@@ -417,6 +474,17 @@ impl Engine {
 
 fn cast_expr(column: &str, dt: DataType) -> datafusion::logical_expr::Expr {
     datafusion::prelude::cast(crate::compile::c(column), dt).alias(column)
+}
+
+/// The stratum of a published cell: (sex, age group, diagnosis group).
+type Stratum<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+fn stratum(c: &PublishedCell) -> Stratum<'_> {
+    (
+        c.sex.as_deref(),
+        c.age_group.as_deref(),
+        c.diagnosis_group.as_deref(),
+    )
 }
 
 /// Builds one series per indicator from the collected frames.

@@ -610,3 +610,245 @@ fn finest_cells_sum_to_every_published_cell() {
         }
     }
 }
+
+/// The row index of a cell.
+fn find(batch: &RecordBatch, k: &Key) -> usize {
+    let s = |n: &str| batch.column_by_name(n).unwrap().as_string::<i32>().clone();
+    let cols = [
+        s("indicator_id"),
+        s("period"),
+        s("region_level"),
+        s("region_id"),
+        s("sex"),
+        s("age_group"),
+        s("diagnosis_group"),
+    ];
+    let want = [
+        Some(k.0.as_str()),
+        Some(k.1.as_str()),
+        Some(k.2.as_str()),
+        k.3.as_deref(),
+        k.4.as_deref(),
+        k.5.as_deref(),
+        k.6.as_deref(),
+    ];
+    (0..batch.num_rows())
+        .find(|&r| {
+            cols.iter()
+                .zip(want)
+                .all(|(c, w)| (!c.is_null(r)).then(|| c.value(r)) == w)
+        })
+        .unwrap_or_else(|| panic!("no row {k:?}"))
+}
+
+fn f64_at(batch: &RecordBatch, name: &str, row: usize) -> Option<f64> {
+    let a = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_primitive::<Float64Type>();
+    (!a.is_null(row)).then(|| a.value(row))
+}
+
+fn str_at(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
+    let a = batch.column_by_name(name).unwrap().as_string::<i32>();
+    (!a.is_null(row)).then(|| a.value(row).to_string())
+}
+
+/// Wilson's score interval, written out here from Wilson (1927).
+fn wilson(x: f64, n: f64, z: f64) -> (f64, f64) {
+    let p = x / n;
+    let centre = p + z * z / (2.0 * n);
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    let denom = 1.0 + z * z / n;
+    ((centre - half) / denom, (centre + half) / denom)
+}
+
+#[test]
+fn intervals_national_value_and_comparison() {
+    let out = run(&tiny_csv(), 1).unwrap_or_else(|e| panic!("{e}"));
+    let b = &out.results;
+    let z95 = 1.959_963_984_540_054;
+    let h = "hospital_admission_30d";
+    let nat = find(b, &key(h, "national", None, None, None, None));
+    let (lo, hi) = wilson(4.0, 10.0, z95);
+    assert!((f64_at(b, "ci95_lower", nat).unwrap() - lo).abs() < 1e-12);
+    assert!((f64_at(b, "ci95_upper", nat).unwrap() - hi).abs() < 1e-12);
+    // 99.8% is wider than 95%.
+    assert!(f64_at(b, "ci998_lower", nat).unwrap() < lo);
+    assert!(f64_at(b, "ci998_upper", nat).unwrap() > hi);
+    // The nation is not compared with itself.
+    assert_eq!(str_at(b, "comparison", nat), None);
+    assert_eq!(f64_at(b, "national_value", nat), Some(0.4));
+    // Network N1: 4 of 7 against 40% nationally; Wilson 95% [0.25, 0.84] holds 0.4.
+    let n1 = find(b, &key(h, "network", Some("N1"), None, None, None));
+    assert_eq!(f64_at(b, "national_value", n1), Some(0.4));
+    assert_eq!(str_at(b, "comparison", n1).as_deref(), Some("similar"));
+    // The national value of a stratum is the nation's in that stratum: female 3 of 5.
+    let f = find(
+        b,
+        &key(h, "network", Some("N1"), Some("female"), None, None),
+    );
+    assert_eq!(f64_at(b, "national_value", f), Some(0.6));
+    // Funnel limits around the national value at the cell's denominator contain it.
+    let (flo, fhi) = (
+        f64_at(b, "funnel_95_lower", n1).unwrap(),
+        f64_at(b, "funnel_95_upper", n1).unwrap(),
+    );
+    assert!(flo < 0.4 && 0.4 < fhi, "{flo} {fhi}");
+    // One period: no baseline, no change.
+    assert_eq!(f64_at(b, "baseline_value", n1), None);
+    assert_eq!(f64_at(b, "change", n1), None);
+    // The mean gets a t interval; the ratio of sums none.
+    let m = find(
+        b,
+        &key("gp_contacts_mean_30d", "national", None, None, None, None),
+    );
+    assert!(
+        f64_at(b, "ci95_lower", m).unwrap() < 1.25 && 1.25 < f64_at(b, "ci95_upper", m).unwrap()
+    );
+    let r = find(
+        b,
+        &key("pc_team_coverage", "national", None, None, None, None),
+    );
+    assert_eq!(f64_at(b, "ci95_lower", r), None);
+    // A zero-denominator cell has no value and no figure.
+    let z = find(b, &key(h, "national", None, None, None, Some("hiv")));
+    assert_eq!(
+        (f64_at(b, "value", z), f64_at(b, "ci95_lower", z)),
+        (None, None)
+    );
+}
+
+#[test]
+fn suppressed_cells_carry_no_derived_figure() {
+    let out = run(&tiny_csv(), 10).unwrap_or_else(|e| panic!("{e}"));
+    let b = &out.results;
+    let status = b.column_by_name("status").unwrap().as_string::<i32>();
+    let derived = [
+        "value",
+        "ci95_lower",
+        "ci95_upper",
+        "ci998_lower",
+        "ci998_upper",
+        "national_value",
+        "funnel_95_lower",
+        "funnel_95_upper",
+        "funnel_998_lower",
+        "funnel_998_upper",
+        "baseline_value",
+        "change",
+        "change_ci_lower",
+        "change_ci_upper",
+    ];
+    for row in 0..b.num_rows() {
+        if status.value(row) == "suppressed_primary" {
+            for d in derived {
+                assert_eq!(f64_at(b, d, row), None, "{d} at row {row}");
+            }
+            assert_eq!(str_at(b, "comparison", row), None);
+        }
+    }
+    // A published cell keeps its figures: the national rate, 11 of 2,400.
+    let rate = find(
+        b,
+        &key(
+            "deaths_pc_relevant_rate",
+            "national",
+            None,
+            None,
+            None,
+            None,
+        ),
+    );
+    assert_eq!(str_at(b, "status", rate).as_deref(), Some("published"));
+    assert!(f64_at(b, "ci95_lower", rate).is_some());
+}
+
+/// The tiny extract twice: 2022 as it is and 2023 the same persons one year
+/// later (new ids), so that every figure of 2023 equals 2022's.
+fn two_periods() -> BTreeMap<String, RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, Date32Array, Int64Array, StringArray};
+    use datafusion::arrow::compute::{cast, concat_batches};
+    use datafusion::arrow::datatypes::DataType;
+    use std::sync::Arc;
+    let shift = |b: &RecordBatch| -> RecordBatch {
+        let columns: Vec<ArrayRef> = b
+            .schema()
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| -> ArrayRef {
+                match (f.name().as_str(), c.data_type()) {
+                    (_, DataType::Date32) => {
+                        let a = c.as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+                        Arc::new(
+                            a.iter()
+                                .map(|d| d.map(|d| d + 365))
+                                .collect::<Date32Array>(),
+                        )
+                    }
+                    ("year", _) => {
+                        let a = cast(c, &DataType::Int64).unwrap();
+                        let a = a.as_primitive::<Int64Type>();
+                        Arc::new(a.iter().map(|y| y.map(|y| y + 1)).collect::<Int64Array>())
+                    }
+                    ("person_id" | "org_id", _) => {
+                        let a = c.as_string::<i32>();
+                        Arc::new(
+                            a.iter()
+                                .map(|s| s.map(|s| format!("{s}b")))
+                                .collect::<StringArray>(),
+                        )
+                    }
+                    ("event_id", _) => {
+                        let a = c.as_primitive::<Int64Type>();
+                        Arc::new(
+                            a.iter()
+                                .map(|e| e.map(|e| e + 1000))
+                                .collect::<Int64Array>(),
+                        )
+                    }
+                    _ => c.clone(),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(b.schema(), columns).unwrap()
+    };
+    tiny_batches()
+        .into_iter()
+        .map(|(t, b)| {
+            let later = shift(&b);
+            (t, concat_batches(&b.schema(), [&b, &later]).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn baseline_and_change_over_two_periods() {
+    let out = run(&extract_from(&two_periods()), 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.periods, vec![2022, 2023]);
+    let b = &out.results;
+    let h = "place_of_death_home";
+    let k23 = |level: &str, region: Option<&str>| {
+        let mut k = key(h, level, region, None, None, None);
+        k.1 = "2023".into();
+        k
+    };
+    let later = find(b, &k23("national", None));
+    let base = find(b, &key(h, "national", None, None, None, None));
+    assert_eq!(f64_at(b, "value", later), Some(0.4));
+    assert_eq!(f64_at(b, "baseline_value", later), Some(0.4));
+    assert_eq!(f64_at(b, "change", later), Some(0.0));
+    let (lo, hi) = (
+        f64_at(b, "change_ci_lower", later).unwrap(),
+        f64_at(b, "change_ci_upper", later).unwrap(),
+    );
+    assert!(lo < 0.0 && 0.0 < hi);
+    let sig = b.column_by_name("change_significant").unwrap().as_boolean();
+    assert!(!sig.value(later));
+    // The baseline period itself has no change.
+    assert_eq!(f64_at(b, "baseline_value", base), None);
+    // Region cells compare with their own baseline cell.
+    let n2 = find(b, &k23("network", Some("N2")));
+    assert_eq!(f64_at(b, "baseline_value", n2), f64_at(b, "value", n2));
+}
