@@ -69,6 +69,7 @@ pub(crate) struct Figures {
     pub change: Option<f64>,
     pub change_interval: Option<Interval>,
     pub change_significant: Option<bool>,
+    pub spc_signal: Option<String>,
 }
 
 fn polarity(d: Direction) -> Polarity {

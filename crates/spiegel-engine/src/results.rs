@@ -214,7 +214,7 @@ impl ResultsBuilder {
         self.change_upper
             .append_option(f.change_interval.map(|i| i.upper));
         self.change_significant.append_option(f.change_significant);
-        self.spc_signal.append_null();
+        self.spc_signal.append_option(f.spc_signal.as_deref());
         match reason {
             Some(r) => {
                 self.status.append_value(status::SUPPRESSED_PRIMARY);

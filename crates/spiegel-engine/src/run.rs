@@ -334,6 +334,7 @@ impl Engine {
                 }
             }
             let published = |c: &&Counts| crate::results::primary_reason(c, threshold).is_none();
+            let spc = spc_signals(ind, map, &sums, &periods, baseline, threshold);
             for (cell, counts) in map.cells.iter().zip(&sums) {
                 if !cell
                     .stratifiers()
@@ -359,8 +360,16 @@ impl Engine {
                     .filter(published);
                 let is_national = cell.level == "national";
                 let stats = &self.options.stats;
+                let signal = spc.get(&(
+                    cell.period,
+                    cell.level.as_str(),
+                    cell.region_id.as_deref(),
+                    stratum(cell),
+                ));
                 builder.push(ind, cell, counts, || {
-                    figures(ind, counts, is_national, nat, before, stats)
+                    let mut f = figures(ind, counts, is_national, nat, before, stats);
+                    f.spc_signal = signal.cloned();
+                    f
                 });
             }
         }
@@ -474,6 +483,86 @@ impl Engine {
 
 fn cast_expr(column: &str, dt: DataType) -> datafusion::logical_expr::Expr {
     datafusion::prelude::cast(crate::compile::c(column), dt).alias(column)
+}
+
+/// Key of a cell's series over periods: (level, region, stratum).
+type SeriesKey<'a> = (&'a str, Option<&'a str>, Stratum<'a>);
+
+/// Laney P'-chart signals of every cell of a proportion indicator in a run of
+/// three or more periods: the centre line and limits come from the baseline
+/// phase (the periods up to and including the baseline; every period when
+/// that is only one), and each point is judged against them. Only series whose cells are all
+/// published get a signal: a chart of hidden counts would reveal them.
+fn spc_signals<'a>(
+    ind: &spiegel_model::Indicator,
+    map: &'a CellMap,
+    sums: &[Counts],
+    periods: &[i32],
+    baseline: Option<i32>,
+    threshold: i64,
+) -> HashMap<(i32, &'a str, Option<&'a str>, Stratum<'a>), String> {
+    let mut out = HashMap::new();
+    let Some(base) = baseline.and_then(|b| periods.iter().position(|p| *p == b)) else {
+        return out;
+    };
+    if ind.unit != spiegel_model::Unit::Proportion || periods.len() < 3 {
+        return out;
+    }
+    // A baseline phase of one period cannot estimate the variation between
+    // periods: the limits then come from every period of the run.
+    let phase = if base >= 1 {
+        0..base + 1
+    } else {
+        0..periods.len()
+    };
+    let mut series: HashMap<SeriesKey<'a>, Vec<Option<Counts>>> = HashMap::new();
+    for (cell, counts) in map.cells.iter().zip(sums) {
+        let Some(i) = periods.iter().position(|p| *p == cell.period) else {
+            continue;
+        };
+        let slot = series
+            .entry((
+                cell.level.as_str(),
+                cell.region_id.as_deref(),
+                stratum(cell),
+            ))
+            .or_insert_with(|| vec![None; periods.len()]);
+        slot[i] = Some(*counts);
+    }
+    for (key, counts) in series {
+        let all: Option<Vec<Counts>> = counts.into_iter().collect();
+        let Some(all) = all else { continue };
+        if all
+            .iter()
+            .any(|c| crate::results::primary_reason(c, threshold).is_some())
+        {
+            continue;
+        }
+        let x: Vec<f64> = all.iter().map(|c| c.numerator as f64).collect();
+        let n: Vec<f64> = all.iter().map(|c| c.denominator as f64).collect();
+        let Ok(Some(chart)) = spiegel_stats::laney_p_chart(&x, &n, phase.clone()) else {
+            continue;
+        };
+        for (point, period) in chart.points.iter().zip(periods) {
+            let s = point.signals;
+            let names: Vec<&str> = [
+                (s.outside_limits, "outside_limits"),
+                (s.run, "run"),
+                (s.trend, "trend"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+            let text = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join("+")
+            };
+            out.insert((*period, key.0, key.1, key.2), text);
+        }
+    }
+    out
 }
 
 /// The stratum of a published cell: (sex, age group, diagnosis group).

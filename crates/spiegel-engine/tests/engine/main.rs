@@ -2,4 +2,5 @@
 
 mod bad_data;
 mod differential;
+mod mirror;
 mod tiny;

@@ -767,6 +767,11 @@ fn suppressed_cells_carry_no_derived_figure() {
 /// The tiny extract twice: 2022 as it is and 2023 the same persons one year
 /// later (new ids), so that every figure of 2023 equals 2022's.
 fn two_periods() -> BTreeMap<String, RecordBatch> {
+    periods(2)
+}
+
+/// The tiny extract repeated over `n` consecutive years.
+fn periods(n: i32) -> BTreeMap<String, RecordBatch> {
     use datafusion::arrow::array::{ArrayRef, Date32Array, Int64Array, StringArray};
     use datafusion::arrow::compute::{cast, concat_batches};
     use datafusion::arrow::datatypes::DataType;
@@ -817,8 +822,12 @@ fn two_periods() -> BTreeMap<String, RecordBatch> {
     tiny_batches()
         .into_iter()
         .map(|(t, b)| {
-            let later = shift(&b);
-            (t, concat_batches(&b.schema(), [&b, &later]).unwrap())
+            let mut years = vec![b.clone()];
+            for _ in 1..n {
+                let next = shift(years.last().unwrap());
+                years.push(next);
+            }
+            (t, concat_batches(&b.schema(), &years).unwrap())
         })
         .collect()
 }
@@ -851,4 +860,30 @@ fn baseline_and_change_over_two_periods() {
     // Region cells compare with their own baseline cell.
     let n2 = find(b, &k23("network", Some("N2")));
     assert_eq!(f64_at(b, "baseline_value", n2), f64_at(b, "value", n2));
+}
+
+#[test]
+fn spc_signals_over_stable_periods() {
+    // Three identical years: every point sits on the centre line, no signal.
+    let out = run(&extract_from(&periods(3)), 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.periods, vec![2022, 2023, 2024]);
+    let b = &out.results;
+    let spc = b.column_by_name("spc_signal").unwrap().as_string::<i32>();
+    let ids = b.column_by_name("indicator_id").unwrap().as_string::<i32>();
+    let mut with_signal = 0;
+    for r in 0..b.num_rows() {
+        if !spc.is_null(r) {
+            assert_eq!(spc.value(r), "none", "row {r}");
+            with_signal += 1;
+            // Only proportions get a chart.
+            assert_ne!(ids.value(r), "gp_contacts_mean_30d");
+        }
+    }
+    assert!(with_signal > 0);
+    // Means, rates and ratios have none.
+    let m = find(
+        b,
+        &key("gp_contacts_mean_30d", "national", None, None, None, None),
+    );
+    assert_eq!(str_at(b, "spc_signal", m), None);
 }
