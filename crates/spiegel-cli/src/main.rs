@@ -112,6 +112,10 @@ struct RunArgs {
     /// The baseline period for changes (default: the first period of a multi-period run).
     #[arg(long)]
     baseline: Option<i32>,
+    /// Also print every region of one indicator (whole population of each region):
+    /// value, interval, national value and comparison.
+    #[arg(long, value_name = "INDICATOR")]
+    detail: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -339,6 +343,12 @@ fn run(args: RunArgs) -> CliResult {
         written.push(path.display().to_string());
     }
     out!("{}", summary(engine.catalogue(), &output).trim_end());
+    if let Some(id) = &args.detail {
+        if engine.catalogue().indicator(id).is_none() {
+            return Err(format!("--detail {id}: no such indicator in the catalogue").into());
+        }
+        out!("\n{}", detail(id, &output).trim_end());
+    }
     out!(
         "\nResults ({} rows) written to: {}",
         output.results.num_rows(),
@@ -448,6 +458,78 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
             v,
             ci,
             status.value(i)
+        ));
+    }
+    out
+}
+
+/// Every region of one indicator, whole population: value, interval at the
+/// first level, national value and comparison.
+fn detail(indicator: &str, output: &RunOutput) -> String {
+    let r = &output.results;
+    let s = |n: &str| r.column_by_name(n).map(|a| a.as_string::<i32>().clone());
+    let f = |n: &str| {
+        r.column_by_name(n)
+            .map(|a| a.as_primitive::<Float64Type>().clone())
+    };
+    let schema = r.schema();
+    let ci = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .find(|n| n.starts_with("ci") && n.ends_with("_lower"))
+        .unwrap_or_default();
+    let (Some(id), Some(period), Some(level), Some(region), Some(sex), Some(age), Some(diag)) = (
+        s("indicator_id"),
+        s("period"),
+        s("region_level"),
+        s("region_id"),
+        s("sex"),
+        s("age_group"),
+        s("diagnosis_group"),
+    ) else {
+        return String::new();
+    };
+    let (value, lo, hi, national) = (
+        f("value"),
+        f(&ci),
+        f(&ci.replace("_lower", "_upper")),
+        f("national_value"),
+    );
+    let (comparison, status) = (s("comparison"), s("status"));
+    let num = |a: &Option<spiegel::arrow::array::PrimitiveArray<Float64Type>>, i: usize| match a {
+        Some(a) if a.is_valid(i) => format!("{:.4}", a.value(i)),
+        _ => "-".to_string(),
+    };
+    let text = |a: &Option<spiegel::arrow::array::StringArray>, i: usize| match a {
+        Some(a) if a.is_valid(i) => a.value(i).to_string(),
+        _ => "-".to_string(),
+    };
+    let mut out = format!(
+        "{indicator} by region (whole population of each region)\n\n{:<6} {:<20} {:<10} {:>9} {:>19} {:>9} {:<13} {}\n",
+        "period", "level", "region", "value", "interval", "national", "comparison", "status"
+    );
+    for i in 0..r.num_rows() {
+        if id.value(i) != indicator || !sex.is_null(i) || !age.is_null(i) || !diag.is_null(i) {
+            continue;
+        }
+        out.push_str(&format!(
+            "{:<6} {:<20} {:<10} {:>9} {:>19} {:>9} {:<13} {}\n",
+            period.value(i),
+            level.value(i),
+            if region.is_null(i) {
+                "-"
+            } else {
+                region.value(i)
+            },
+            num(&value, i),
+            match (num(&lo, i), num(&hi, i)) {
+                (l, h) if l == "-" || h == "-" => "-".to_string(),
+                (l, h) => format!("{l} to {h}"),
+            },
+            num(&national, i),
+            text(&comparison, i),
+            text(&status, i)
         ));
     }
     out

@@ -166,3 +166,46 @@ fn synth_writes_an_extract_that_runs() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("place_of_death_home"), "{stdout}");
 }
+
+#[test]
+fn detail_prints_every_region_of_one_indicator() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = out.path().display().to_string();
+    let (code, stdout, stderr) = spiegel(
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--threshold",
+            "1",
+            "--out",
+            &o,
+            "--detail",
+            "hospital_admission_30d",
+        ],
+        Some(out.path()),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let detail = stdout
+        .split("hospital_admission_30d by region")
+        .nth(1)
+        .expect("detail section");
+    insta::assert_snapshot!("detail_hospital_admission_30d", detail);
+    let (code, _, stderr) = spiegel(
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--out",
+            &o,
+            "--detail",
+            "nope",
+        ],
+        Some(out.path()),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--detail nope: no such indicator"),
+        "{stderr}"
+    );
+}
