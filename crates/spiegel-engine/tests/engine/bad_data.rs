@@ -215,3 +215,16 @@ fn not_a_folder() {
         .expect_err("must fail");
     assert!(message(err).contains("not a folder"));
 }
+
+#[test]
+fn a_memory_limit_too_small_is_a_clear_error() {
+    let err = Engine::new(catalogue())
+        .with_options(RunOptions {
+            memory_limit: 1024,
+            ..RunOptions::default()
+        })
+        .run_blocking(&extract_from(&tiny_batches()))
+        .expect_err("1 KiB cannot hold a hash table");
+    let text = err.to_string();
+    assert!(text.contains("Resources exhausted"), "{text}");
+}
