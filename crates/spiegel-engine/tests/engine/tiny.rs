@@ -97,8 +97,36 @@ type Key = (
     Option<String>,
 );
 
-fn rows(batch: &RecordBatch) -> BTreeMap<Key, Row> {
+/// The cell key of every row, in row order.
+fn keys(batch: &RecordBatch) -> Vec<Key> {
     let s = |n: &str| batch.column_by_name(n).unwrap().as_string::<i32>().clone();
+    let cols = [
+        "indicator_id",
+        "period",
+        "region_level",
+        "region_id",
+        "sex",
+        "age_group",
+        "diagnosis_group",
+    ]
+    .map(s);
+    let opt = |c: usize, r: usize| (!cols[c].is_null(r)).then(|| cols[c].value(r).to_string());
+    (0..batch.num_rows())
+        .map(|r| {
+            (
+                cols[0].value(r).to_string(),
+                cols[1].value(r).to_string(),
+                cols[2].value(r).to_string(),
+                opt(3, r),
+                opt(4, r),
+                opt(5, r),
+                opt(6, r),
+            )
+        })
+        .collect()
+}
+
+fn rows(batch: &RecordBatch) -> BTreeMap<Key, Row> {
     let i = |n: &str| {
         batch
             .column_by_name(n)
@@ -106,44 +134,16 @@ fn rows(batch: &RecordBatch) -> BTreeMap<Key, Row> {
             .as_primitive::<Int64Type>()
             .clone()
     };
-    let opt = |a: &datafusion::arrow::array::StringArray, r: usize| {
-        (!a.is_null(r)).then(|| a.value(r).to_string())
-    };
-    let (id, period, level, region, sex, age, diag, status, reason) = (
-        s("indicator_id"),
-        s("period"),
-        s("region_level"),
-        s("region_id"),
-        s("sex"),
-        s("age_group"),
-        s("diagnosis_group"),
-        s("status"),
-        s("suppression_reason"),
-    );
     let (n, d, q) = (i("numerator"), i("denominator"), i("sum_squares"));
-    let v = batch
-        .column_by_name("value")
-        .unwrap()
-        .as_primitive::<Float64Type>()
-        .clone();
     let mut out = BTreeMap::new();
-    for r in 0..batch.num_rows() {
-        let key = (
-            id.value(r).to_string(),
-            period.value(r).to_string(),
-            level.value(r).to_string(),
-            opt(&region, r),
-            opt(&sex, r),
-            opt(&age, r),
-            opt(&diag, r),
-        );
+    for (r, key) in keys(batch).into_iter().enumerate() {
         let row = Row {
             numerator: (!n.is_null(r)).then(|| n.value(r)),
             denominator: (!d.is_null(r)).then(|| d.value(r)),
             sum_squares: (!q.is_null(r)).then(|| q.value(r)),
-            value: (!v.is_null(r)).then(|| v.value(r)),
-            status: status.value(r).to_string(),
-            reason: opt(&reason, r),
+            value: f64_at(batch, "value", r),
+            status: str_at(batch, "status", r).unwrap_or_default(),
+            reason: str_at(batch, "suppression_reason", r),
         };
         assert!(
             out.insert(key.clone(), row).is_none(),
@@ -613,31 +613,9 @@ fn finest_cells_sum_to_every_published_cell() {
 
 /// The row index of a cell.
 fn find(batch: &RecordBatch, k: &Key) -> usize {
-    let s = |n: &str| batch.column_by_name(n).unwrap().as_string::<i32>().clone();
-    let cols = [
-        s("indicator_id"),
-        s("period"),
-        s("region_level"),
-        s("region_id"),
-        s("sex"),
-        s("age_group"),
-        s("diagnosis_group"),
-    ];
-    let want = [
-        Some(k.0.as_str()),
-        Some(k.1.as_str()),
-        Some(k.2.as_str()),
-        k.3.as_deref(),
-        k.4.as_deref(),
-        k.5.as_deref(),
-        k.6.as_deref(),
-    ];
-    (0..batch.num_rows())
-        .find(|&r| {
-            cols.iter()
-                .zip(want)
-                .all(|(c, w)| (!c.is_null(r)).then(|| c.value(r)) == w)
-        })
+    keys(batch)
+        .iter()
+        .position(|x| x == k)
         .unwrap_or_else(|| panic!("no row {k:?}"))
 }
 
