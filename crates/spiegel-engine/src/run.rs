@@ -630,6 +630,14 @@ fn series(
 
 /// Runs a future to completion on a fresh multi-threaded Tokio runtime.
 pub(crate) fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    // Tokio panics when a runtime is started inside another: say so instead.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(EngineError::Option {
+            option: "run_blocking".into(),
+            message: "called from inside an async runtime: use `Engine::run(...).await` there"
+                .into(),
+        });
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

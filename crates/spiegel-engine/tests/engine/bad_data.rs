@@ -228,3 +228,15 @@ fn a_memory_limit_too_small_is_a_clear_error() {
     let text = err.to_string();
     assert!(text.contains("Resources exhausted"), "{text}");
 }
+
+#[test]
+fn run_blocking_inside_an_async_runtime_is_an_error_not_a_panic() {
+    let extract = extract_from(&tiny_batches());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let err = rt.block_on(async {
+        Engine::new(catalogue())
+            .run_blocking(&extract)
+            .expect_err("nested runtime")
+    });
+    assert!(err.to_string().contains("Engine::run(...).await"), "{err}");
+}
