@@ -70,6 +70,19 @@ pub(crate) struct Figures {
     pub change_interval: Option<Interval>,
     pub change_significant: Option<bool>,
     pub spc_signal: Option<String>,
+    pub polarity: Option<Polarity>,
+}
+
+impl Figures {
+    /// The comparison of an interval with this row's national value.
+    pub(crate) fn comparison_for(&self, interval: Option<Interval>) -> &'static str {
+        compare_interval(
+            interval,
+            self.national_value,
+            self.polarity.unwrap_or(Polarity::NoJudgement),
+        )
+        .as_str()
+    }
 }
 
 fn polarity(d: Direction) -> Polarity {
@@ -165,6 +178,7 @@ pub(crate) fn figures(
         national_value,
         comparison,
         funnels,
+        polarity: Some(polarity(ind.direction)),
         ..Figures::default()
     };
     if let Some(b) = baseline {

@@ -182,11 +182,7 @@ impl ResultsBuilder {
         let is_mean = matches!(ind.numerator, Quantity::MeasureSum { .. });
         let reason = primary_reason(counts, self.threshold);
         let f = match reason {
-            Some(_) => Figures {
-                intervals: vec![None; self.intervals.len()],
-                funnels: vec![None; self.funnels.len()],
-                ..Figures::default()
-            },
+            Some(_) => Figures::default(),
             None => figures(),
         };
         let published = reason.is_none();
@@ -197,13 +193,16 @@ impl ResultsBuilder {
         self.sum_squares
             .append_option((published && is_mean).then_some(counts.sum_squares));
         self.value.append_option(f.value);
-        for ((lo, hi), i) in self.intervals.iter_mut().zip(&f.intervals) {
+        // One value per builder whatever `f` holds, so columns never differ in length.
+        for (k, (lo, hi)) in self.intervals.iter_mut().enumerate() {
+            let i = f.intervals.get(k).copied().flatten();
             lo.append_option(i.map(|i| i.lower));
             hi.append_option(i.map(|i| i.upper));
         }
         self.national_value.append_option(f.national_value);
         self.comparison.append_option(f.comparison);
-        for ((lo, hi), i) in self.funnels.iter_mut().zip(&f.funnels) {
+        for (k, (lo, hi)) in self.funnels.iter_mut().enumerate() {
+            let i = f.funnels.get(k).copied().flatten();
             lo.append_option(i.map(|i| i.lower));
             hi.append_option(i.map(|i| i.upper));
         }

@@ -320,22 +320,38 @@ impl Engine {
             let sums = map.sum(s);
             // The national cell of each period and stratum, and each cell of
             // the baseline period: the references a figure is set against.
-            let mut national: HashMap<(i32, Stratum), &Counts> = HashMap::new();
-            let mut base: HashMap<(&str, Option<&str>, Stratum), &Counts> = HashMap::new();
-            for (cell, counts) in map.cells.iter().zip(&sums) {
+            let mut national: HashMap<(i32, Stratum), usize> = HashMap::new();
+            let mut base: HashMap<(&str, Option<&str>, Stratum), usize> = HashMap::new();
+            for (j, cell) in map.cells.iter().enumerate() {
                 if cell.level == "national" {
-                    national.insert((cell.period, stratum(cell)), counts);
+                    national.insert((cell.period, stratum(cell)), j);
                 }
                 if Some(cell.period) == baseline {
-                    base.insert(
-                        (&cell.level, cell.region_id.as_deref(), stratum(cell)),
-                        counts,
-                    );
+                    base.insert((&cell.level, cell.region_id.as_deref(), stratum(cell)), j);
                 }
             }
-            let published = |c: &&Counts| crate::results::primary_reason(c, threshold).is_none();
+            let is_published =
+                |j: &usize| crate::results::primary_reason(&sums[*j], threshold).is_none();
             let spc = spc_signals(ind, map, &sums, &periods, baseline, threshold);
-            for (cell, counts) in map.cells.iter().zip(&sums) {
+            let stats = &self.options.stats;
+            // Directly standardised rates: one estimate per cell and level.
+            let dsr: Option<Vec<Standardised>> = ind.standardisation.map(|standard| {
+                let national_of = |j: usize| {
+                    national
+                        .get(&(map.cells[j].period, stratum(&map.cells[j])))
+                        .copied()
+                };
+                standardise(
+                    &self.catalogue,
+                    ind,
+                    map,
+                    s,
+                    standard,
+                    &stats.levels,
+                    national_of,
+                )
+            });
+            for (j, (cell, counts)) in map.cells.iter().zip(&sums).enumerate() {
                 if !cell
                     .stratifiers()
                     .iter()
@@ -346,7 +362,7 @@ impl Engine {
                 let nat = national
                     .get(&(cell.period, stratum(cell)))
                     .copied()
-                    .filter(published);
+                    .filter(is_published);
                 let before = (Some(cell.period) != baseline)
                     .then(|| {
                         base.get(&(
@@ -357,17 +373,31 @@ impl Engine {
                     })
                     .flatten()
                     .copied()
-                    .filter(published);
+                    .filter(is_published);
                 let is_national = cell.level == "national";
-                let stats = &self.options.stats;
                 let signal = spc.get(&(
                     cell.period,
                     cell.level.as_str(),
                     cell.region_id.as_deref(),
                     stratum(cell),
                 ));
+                let standardised = dsr.as_ref().map(|d| StandardisedRefs {
+                    own: &d[j],
+                    national: nat.map(|n| &d[n]),
+                    baseline: before.map(|b| &d[b]),
+                });
                 builder.push(ind, cell, counts, || {
-                    let mut f = figures(ind, counts, is_national, nat, before, stats);
+                    let mut f = figures(
+                        ind,
+                        counts,
+                        is_national,
+                        nat.map(|n| &sums[n]),
+                        before.map(|b| &sums[b]),
+                        stats,
+                    );
+                    if let Some(st) = standardised {
+                        st.apply(&mut f);
+                    }
                     f.spc_signal = signal.cloned();
                     f
                 });
@@ -483,6 +513,165 @@ impl Engine {
 
 fn cast_expr(column: &str, dt: DataType) -> datafusion::logical_expr::Expr {
     datafusion::prelude::cast(crate::compile::c(column), dt).alias(column)
+}
+
+/// A directly standardised rate of one cell: value and one interval per level.
+#[derive(Debug, Clone, Default)]
+struct Standardised {
+    value: Option<f64>,
+    intervals: Vec<Option<spiegel_stats::Interval>>,
+}
+
+impl Standardised {
+    /// No standardised rate, with one empty interval per level.
+    fn none(levels: usize) -> Standardised {
+        Standardised {
+            value: None,
+            intervals: vec![None; levels],
+        }
+    }
+}
+
+/// The standardised figures a row is built from: its own, and (when
+/// published) the national and baseline cells'.
+#[derive(Clone, Copy)]
+struct StandardisedRefs<'a> {
+    own: &'a Standardised,
+    national: Option<&'a Standardised>,
+    baseline: Option<&'a Standardised>,
+}
+
+impl StandardisedRefs<'_> {
+    /// Replaces the crude figures: the value and intervals become the
+    /// standardised ones (Dobson), compared with the national standardised
+    /// rate; funnel limits do not apply to standardised rates.
+    fn apply(self, f: &mut crate::figures::Figures) {
+        f.value = self.own.value;
+        f.intervals.clone_from(&self.own.intervals);
+        f.national_value = self.national.and_then(|n| n.value);
+        f.funnels = vec![None; f.funnels.len()];
+        if f.comparison.is_some() {
+            f.comparison = Some(f.comparison_for(self.own.intervals.first().copied().flatten()));
+        }
+        f.baseline_value = self.baseline.and_then(|b| b.value);
+        f.change = f.value.zip(f.baseline_value).map(|(v, b)| v - b);
+        f.change_interval = None;
+        f.change_significant = None;
+    }
+}
+
+/// Direct standardisation of every cell of a rate indicator over the
+/// catalogue's age groups x sex (female, male; persons of unknown sex stay in
+/// the crude counts only). Categories without inhabitants in the cell are
+/// left out; a cell with decedents in such a category, or with fewer than 10
+/// decedents, has no standardised rate.
+fn standardise(
+    catalogue: &Catalogue,
+    ind: &spiegel_model::Indicator,
+    map: &CellMap,
+    series: &Series,
+    standard: spiegel_model::StandardPopulation,
+    levels: &[spiegel_stats::ConfidenceLevel],
+    national_of: impl Fn(usize) -> Option<usize>,
+) -> Vec<Standardised> {
+    let multiplier = match ind.unit {
+        spiegel_model::Unit::RatePer(m) => f64::from(m),
+        _ => 1.0,
+    };
+    let categories: Vec<(String, String)> = catalogue
+        .age_groups
+        .iter()
+        .flat_map(|g| ["female", "male"].map(|s| (g.label.clone(), s.to_string())))
+        .collect();
+    let dense: Vec<Counts> = map
+        .keys
+        .iter()
+        .map(|k| series.cells.get(k).copied().unwrap_or_default())
+        .collect();
+    // Counts per category of each cell.
+    let breakdown: Vec<Vec<Counts>> = map
+        .members
+        .iter()
+        .map(|members| {
+            let mut per = vec![Counts::default(); categories.len()];
+            for &m in members {
+                let k = &map.keys[m as usize];
+                if let (Some(age), Some(sex)) = (&k.age_group, &k.sex)
+                    && let Some(c) = categories.iter().position(|(a, s)| a == age && s == sex)
+                {
+                    per[c] += dense[m as usize];
+                }
+            }
+            per
+        })
+        .collect();
+    // ESP 2013 weights summed over the bands of each age group.
+    let esp: Vec<f64> = catalogue
+        .age_groups
+        .iter()
+        .map(|g| {
+            spiegel_stats::ESP2013_BANDS
+                .iter()
+                .zip(spiegel_stats::ESP2013)
+                .filter(|(band, _)| {
+                    let low: i64 = band
+                        .trim_end_matches('+')
+                        .split('-')
+                        .next()
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or(-1);
+                    low >= g.from && g.to.is_none_or(|t| low <= t)
+                })
+                .map(|(_, w)| w)
+                .sum()
+        })
+        .collect();
+    (0..map.cells.len())
+        .map(|j| {
+            let weights: Vec<f64> = match standard {
+                spiegel_model::StandardPopulation::Run => match national_of(j) {
+                    Some(n) => breakdown[n].iter().map(|c| c.denominator as f64).collect(),
+                    None => return Standardised::none(levels.len()),
+                },
+                _ => categories
+                    .iter()
+                    .map(|(age, _)| {
+                        catalogue
+                            .age_groups
+                            .iter()
+                            .position(|g| &g.label == age)
+                            .map_or(0.0, |i| esp[i])
+                    })
+                    .collect(),
+            };
+            let cell = &breakdown[j];
+            if cell.iter().any(|c| c.denominator == 0 && c.numerator > 0) {
+                return Standardised::none(levels.len());
+            }
+            let used: Vec<usize> = (0..cell.len())
+                .filter(|&c| cell[c].denominator > 0)
+                .collect();
+            let counts: Vec<f64> = used.iter().map(|&c| cell[c].numerator as f64).collect();
+            let pops: Vec<f64> = used.iter().map(|&c| cell[c].denominator as f64).collect();
+            let Ok(standard) = spiegel_stats::StandardPopulation::new(
+                used.iter().map(|&c| weights[c]).collect::<Vec<f64>>(),
+            ) else {
+                return Standardised::none(levels.len());
+            };
+            let estimates: Vec<Option<spiegel_stats::Estimate>> = levels
+                .iter()
+                .map(|l| {
+                    spiegel_stats::dsr(&counts, &pops, &standard, multiplier, *l)
+                        .ok()
+                        .flatten()
+                })
+                .collect();
+            Standardised {
+                value: estimates.first().copied().flatten().map(|e| e.value),
+                intervals: estimates.iter().map(|e| e.map(|e| e.interval())).collect(),
+            }
+        })
+        .collect()
 }
 
 /// Key of a cell's series over periods: (level, region, stratum).

@@ -51,6 +51,39 @@ pub struct IndicatorDef {
     /// Stratifiers under which this indicator may be published.
     #[serde(default)]
     pub stratifiers: Vec<Stratifier>,
+    /// Rates only: direct standardisation by age group x sex.
+    #[serde(default)]
+    pub standardisation: Option<StandardisationDef>,
+}
+
+/// Direct standardisation of a rate over the catalogue's age groups x sex.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandardisationDef {
+    /// Only `direct` for now.
+    pub method: StandardisationMethod,
+    /// The standard population.
+    pub standard: StandardPopulationDef,
+}
+
+/// How a rate is standardised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StandardisationMethod {
+    /// Directly standardised rate with the Dobson interval.
+    Direct,
+}
+
+/// The standard population of a direct standardisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StandardPopulationDef {
+    /// The European Standard Population 2013, summed over each age group, the same for both sexes.
+    Esp2013,
+    /// The national population of the run, per age group and sex, in the same period.
+    Run,
 }
 
 /// Titles in both languages of the programme.

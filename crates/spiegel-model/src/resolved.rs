@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use crate::def::{
-    CodeSystem, Direction, DonabedianType, Stratifier, TableRole, Timing, UnitDef as Unit,
-    UnitOfAnalysis,
+    CodeSystem, Direction, DonabedianType, StandardPopulationDef as StandardPopulation,
+    Stratifier, TableRole, Timing, UnitDef as Unit, UnitOfAnalysis,
 };
 
 /// The derived person attribute "age at death in whole years".
@@ -309,6 +309,8 @@ pub struct Indicator {
     pub denominator: Quantity,
     /// What the numerator counts or sums.
     pub numerator: Quantity,
+    /// Rates: the standard population of a direct standardisation.
+    pub standardisation: Option<StandardPopulation>,
 }
 
 impl Indicator {

@@ -1269,6 +1269,15 @@ pub(crate) fn resolve_indicator(
         );
     }
 
+    let standardisation = def.standardisation.as_ref().map(|st| {
+        if !matches!(def.unit, UnitDef::RatePer(_)) {
+            sink.push(
+                "standardisation",
+                "only rates (`unit: {rate_per: N}`) can be directly standardised",
+            );
+        }
+        st.standard
+    });
     r::Indicator {
         id: def.id.clone(),
         version: def.version.clone(),
@@ -1287,5 +1296,6 @@ pub(crate) fn resolve_indicator(
         file,
         denominator,
         numerator,
+        standardisation,
     }
 }

@@ -235,7 +235,22 @@ fn national_figures_of_all_22_indicators() {
         None,
         None,
     )];
-    assert!((rate.value.unwrap() - 11.0 / 2400.0 * 1000.0).abs() < 1e-12);
+    // The rate is directly standardised (ESP 2013 summed per age group, both
+    // sexes; P11 of unknown sex is in the counts, not in the standardisation):
+    // F 0-64 2/300, F 80+ 4/600, M 0-64 1/300, M 65-79 2/300, M 80+ 1/600,
+    // weights 80,500 / 14,500 / 5,000 per sex.
+    let dsr = (80500.0 * 2.0 / 300.0
+        + 5000.0 * 4.0 / 600.0
+        + 80500.0 / 300.0
+        + 14500.0 * 2.0 / 300.0
+        + 5000.0 / 600.0)
+        / 200_000.0
+        * 1000.0;
+    assert!(
+        (rate.value.unwrap() - dsr).abs() < 1e-12,
+        "{:?} vs {dsr}",
+        rate.value
+    );
     // Proportions carry no sum of squares.
     assert_eq!(
         rows[&key("opioid_90d", "national", None, None, None, None)].sum_squares,
