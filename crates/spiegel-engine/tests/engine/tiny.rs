@@ -880,3 +880,66 @@ fn spc_signals_over_stable_periods() {
     );
     assert_eq!(str_at(b, "spc_signal", m), None);
 }
+
+#[test]
+fn standardised_on_the_runs_own_population_is_the_crude_rate_of_known_sex() {
+    // With the nation's own population as the standard, the national DSR is
+    // sum(w x/n)/sum(w) with w = n: the crude rate over the categories of known
+    // sex, 10 decedents (P11, sex unknown, left out) per 2,400 inhabitants.
+    let mut cat = catalogue();
+    let rate = cat
+        .indicators
+        .iter_mut()
+        .find(|i| i.id == "deaths_pc_relevant_rate")
+        .expect("rate indicator");
+    rate.standardisation = Some(spiegel_model::StandardPopulation::Run);
+    let out = Engine::new(cat)
+        .with_options(RunOptions {
+            threshold: Some(1),
+            ..RunOptions::default()
+        })
+        .run_blocking(&tiny_csv())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = &out.results;
+    let nat = find(
+        b,
+        &key(
+            "deaths_pc_relevant_rate",
+            "national",
+            None,
+            None,
+            None,
+            None,
+        ),
+    );
+    let v = f64_at(b, "value", nat).expect("a value");
+    assert!((v - 10.0 / 2400.0 * 1000.0).abs() < 1e-12, "{v}");
+    // The counts stay crude.
+    let counts = rows(b)[&key(
+        "deaths_pc_relevant_rate",
+        "national",
+        None,
+        None,
+        None,
+        None,
+    )]
+        .clone();
+    assert_eq!(
+        (counts.numerator, counts.denominator),
+        (Some(11), Some(2400))
+    );
+    // A network below 10 decedents has no standardised value, but its counts.
+    let n2 = find(
+        b,
+        &key(
+            "deaths_pc_relevant_rate",
+            "network",
+            Some("N2"),
+            None,
+            None,
+            None,
+        ),
+    );
+    assert_eq!(f64_at(b, "value", n2), None);
+    assert_eq!(str_at(b, "status", n2).as_deref(), Some("published"));
+}
