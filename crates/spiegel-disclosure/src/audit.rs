@@ -1,0 +1,395 @@
+//! Stage 3: the independent verifier. It shares no code with stages 1 and 2: it takes the
+//! statuses and the values only, rebuilds the published system, and checks every sensitive
+//! cell with its own exact elimination (row echelon form over `i128`, not fully reduced) and
+//! its own attacker LPs.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
+
+use crate::error::{Error, Result};
+use crate::{LinearSystem, Policy, Status};
+
+/// The attacker's view of one hidden cell in one series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// The published cell.
+    pub cell: usize,
+    /// Whether the cell is sensitive under the policy (a primary cell); the others (secondary
+    /// cells) carry their interval for information, with a requirement of 0.
+    pub sensitive: bool,
+    /// The series.
+    pub series: usize,
+    /// The attacker's lower bound (an integer: counts are integers).
+    pub lower: i64,
+    /// The attacker's upper bound (`None`: unbounded).
+    pub upper: Option<i64>,
+    /// The width required (0 for a cell that is not sensitive).
+    pub required_width: i64,
+    /// Whether the cell is a linear combination of published cells (or published itself).
+    pub derivable: bool,
+    /// Whether the cell passes: not derivable and its interval at least `required_width` wide.
+    pub pass: bool,
+}
+
+/// Two hidden sensitive cells whose sum can be recomputed exactly and is itself small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairRecord {
+    /// The first cell.
+    pub a: usize,
+    /// The second cell.
+    pub b: usize,
+    /// The series whose sum is small.
+    pub series: usize,
+}
+
+/// The outcome of [`audit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// One record per hidden cell and series (sensitive cells first, by cell).
+    pub records: Vec<AuditRecord>,
+    /// Sensitive cells that are published.
+    pub exposed: Vec<usize>,
+    /// Pairs of hidden sensitive cells with a small derivable sum.
+    pub small_sums: Vec<PairRecord>,
+}
+
+impl Audit {
+    /// Whether everything passes.
+    pub fn passed(&self) -> bool {
+        self.failures() == 0
+    }
+
+    /// The number of failing checks.
+    pub fn failures(&self) -> usize {
+        self.records.iter().filter(|r| !r.pass).count() + self.exposed.len() + self.small_sums.len()
+    }
+
+    /// A description of the first failure.
+    pub fn first_failure(&self) -> Option<String> {
+        if let Some(c) = self.exposed.first() {
+            return Some(format!("sensitive cell {c} is published"));
+        }
+        if let Some(r) = self.records.iter().find(|r| !r.pass) {
+            return Some(if r.derivable {
+                format!("cell {} can be recomputed exactly", r.cell)
+            } else {
+                format!(
+                    "cell {} series {}: attacker interval [{}, {}] narrower than {}",
+                    r.cell,
+                    r.series,
+                    r.lower,
+                    r.upper.map_or("inf".into(), |u| u.to_string()),
+                    r.required_width
+                )
+            });
+        }
+        self.small_sums.first().map(|p| {
+            format!(
+                "cells {} and {}: their small sum (series {}) can be recomputed",
+                p.a, p.b, p.series
+            )
+        })
+    }
+}
+
+/// Verifies a release from its statuses and counts alone.
+///
+/// Every cell that the policy finds sensitive (and every cell with status `Primary`) must be
+/// hidden, must not be a linear combination
+/// of the published (`Published`, `Forced`) cells, and must have, in each series, an attacker
+/// interval at least [`Policy::required_width`] wide; two disjoint hidden sensitive cells must
+/// not have a derivable sum in `1..k-1`.
+///
+/// ```
+/// use spiegel_disclosure::{LinearSystem, Policy, Status, audit, primary_only};
+/// // Nation = region 0 + region 1; region 0 has 3: hiding it alone gives it away.
+/// let system = LinearSystem::new(2, vec![vec![0], vec![1], vec![0, 1]])?;
+/// let counts: &[i64] = &[3, 40];
+/// let naive = primary_only(&system, &[counts], &Policy::default())?;
+/// let a = audit(&system, &[counts], &naive, &Policy::default())?;
+/// assert!(!a.passed());
+/// assert!(a.records[0].derivable);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn audit(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    statuses: &[Status],
+    policy: &Policy,
+) -> Result<Audit> {
+    system.validate_series(series)?;
+    system.check_cells("statuses", statuses)?;
+    policy.validate()?;
+    let n = system.n_cells();
+    let k = policy.threshold;
+    let width = policy.required_width();
+    let rows: Vec<&[u32]> = (0..n).map(|c| system.cell(c)).collect();
+    let cell_value =
+        |s: usize, c: usize| -> i64 { rows[c].iter().map(|&i| series[s][i as usize]).sum() };
+    let sensitive: Vec<usize> = (0..n)
+        .filter(|&c| {
+            matches!(statuses[c], Status::Primary(_))
+                || (0..series.len()).any(|s| {
+                    let v = cell_value(s, c);
+                    (1..k).contains(&v) || (v == 0 && policy.protect_zeros)
+                })
+        })
+        .collect();
+    let published: Vec<usize> = (0..n).filter(|&c| !statuses[c].is_hidden()).collect();
+    let mut echelon = Echelon::default();
+    for &c in &published {
+        echelon.insert(rows[c], c)?;
+    }
+    let attacker = Attacker::new(system.n_inner(), &rows, &published);
+
+    let mut records = Vec::new();
+    let mut exposed = Vec::new();
+    let mut is_sensitive = vec![false; n];
+    for &c in &sensitive {
+        is_sensitive[c] = true;
+        if !statuses[c].is_hidden() {
+            exposed.push(c);
+        }
+    }
+    let hidden_cells = (0..n).filter(|&c| statuses[c].is_hidden());
+    let (mut first, mut rest): (Vec<usize>, Vec<usize>) =
+        hidden_cells.partition(|&c| is_sensitive[c]);
+    first.append(&mut rest);
+    for c in first {
+        let derivable = echelon.in_span(rows[c], c)?;
+        let required = if is_sensitive[c] { width } else { 0 };
+        for (s, values) in series.iter().enumerate() {
+            let (lower, upper) = attacker.interval(rows[c], values, c, s)?;
+            let wide = upper.is_none_or(|u| u - lower >= required);
+            records.push(AuditRecord {
+                cell: c,
+                sensitive: is_sensitive[c],
+                series: s,
+                lower,
+                upper,
+                required_width: required,
+                derivable,
+                pass: !is_sensitive[c] || (wide && !derivable),
+            });
+        }
+    }
+    let hidden_sensitive: Vec<usize> = sensitive
+        .iter()
+        .copied()
+        .filter(|&c| statuses[c].is_hidden())
+        .collect();
+    let mut small_sums = Vec::new();
+    for (i, &a) in hidden_sensitive.iter().enumerate() {
+        let sa: HashSet<u32> = rows[a].iter().copied().collect();
+        for &b in &hidden_sensitive[i + 1..] {
+            let Some(s) = (0..series.len())
+                .find(|&s| (1..k).contains(&(cell_value(s, a) + cell_value(s, b))))
+            else {
+                continue;
+            };
+            if rows[b].iter().any(|i| sa.contains(i)) {
+                continue;
+            }
+            let union: Vec<u32> = rows[a].iter().chain(rows[b].iter()).copied().collect();
+            if echelon.in_span(&union, a)? {
+                small_sums.push(PairRecord { a, b, series: s });
+            }
+        }
+    }
+    Ok(Audit {
+        records,
+        exposed,
+        small_sums,
+    })
+}
+
+/// Row echelon form: each stored row has a distinct leading column; not fully reduced.
+#[derive(Default)]
+struct Echelon {
+    rows: HashMap<u32, BTreeMap<u32, i128>>,
+}
+
+fn gcd128(a: i128, b: i128) -> i128 {
+    if b == 0 { a.abs() } else { gcd128(b, a % b) }
+}
+
+impl Echelon {
+    fn reduce(&self, inner: &[u32], cell: usize) -> Result<BTreeMap<u32, i128>> {
+        let mut v: BTreeMap<u32, i128> = BTreeMap::new();
+        for &i in inner {
+            *v.entry(i).or_default() += 1;
+        }
+        v.retain(|_, x| *x != 0);
+        let overflow = || Error::Overflow { cell };
+        // Eliminate leading columns in increasing order; a stored row only has entries at and
+        // after its leading column, so this terminates.
+        let mut from = 0u32;
+        while let Some((&lead, &x)) = v.range(from..).find(|(c, _)| self.rows.contains_key(c)) {
+            let row = &self.rows[&lead];
+            let y = row[&lead];
+            let g = gcd128(x, y);
+            let (mv, mr) = (y / g, x / g);
+            for val in v.values_mut() {
+                *val = val.checked_mul(mv).ok_or_else(overflow)?;
+            }
+            for (&c, &r) in row {
+                let e = v.entry(c).or_default();
+                *e = e
+                    .checked_sub(r.checked_mul(mr).ok_or_else(overflow)?)
+                    .ok_or_else(overflow)?;
+            }
+            v.retain(|_, x| *x != 0);
+            let g = v.values().fold(0, |g, &x| gcd128(g, x));
+            if g > 1 {
+                for val in v.values_mut() {
+                    *val /= g;
+                }
+            }
+            from = lead + 1;
+        }
+        Ok(v)
+    }
+
+    fn insert(&mut self, inner: &[u32], cell: usize) -> Result<()> {
+        let v = self.reduce(inner, cell)?;
+        if let Some((&lead, _)) = v.iter().next() {
+            self.rows.insert(lead, v);
+        }
+        Ok(())
+    }
+
+    fn in_span(&self, inner: &[u32], cell: usize) -> Result<bool> {
+        Ok(self.reduce(inner, cell)?.is_empty())
+    }
+}
+
+/// The attacker: the published equations, grouped into independent blocks (breadth-first).
+struct Attacker<'a> {
+    rows: &'a [&'a [u32]],
+    block_of_inner: Vec<Option<usize>>,
+    blocks: Vec<(Vec<u32>, Vec<usize>)>,
+}
+
+impl<'a> Attacker<'a> {
+    fn new(n_inner: usize, rows: &'a [&'a [u32]], published: &[usize]) -> Self {
+        let mut cells_of_inner: Vec<Vec<usize>> = vec![Vec::new(); n_inner];
+        for &c in published {
+            for &i in rows[c] {
+                cells_of_inner[i as usize].push(c);
+            }
+        }
+        let mut block_of_inner = vec![None; n_inner];
+        let mut seen_cell = HashSet::new();
+        let mut blocks = Vec::new();
+        for start in 0..n_inner {
+            if block_of_inner[start].is_some() || cells_of_inner[start].is_empty() {
+                continue;
+            }
+            let b = blocks.len();
+            let (mut inner, mut cells) = (Vec::new(), Vec::new());
+            let mut queue = VecDeque::from([start]);
+            block_of_inner[start] = Some(b);
+            while let Some(i) = queue.pop_front() {
+                inner.push(i as u32);
+                for &c in &cells_of_inner[i] {
+                    if seen_cell.insert(c) {
+                        cells.push(c);
+                        for &j in rows[c] {
+                            if block_of_inner[j as usize].is_none() {
+                                block_of_inner[j as usize] = Some(b);
+                                queue.push_back(j as usize);
+                            }
+                        }
+                    }
+                }
+            }
+            blocks.push((inner, cells));
+        }
+        Attacker {
+            rows,
+            block_of_inner,
+            blocks,
+        }
+    }
+
+    fn interval(
+        &self,
+        target: &[u32],
+        values: &[i64],
+        cell: usize,
+        series: usize,
+    ) -> Result<(i64, Option<i64>)> {
+        let mut blocks: Vec<usize> = target
+            .iter()
+            .filter_map(|&i| self.block_of_inner[i as usize])
+            .collect();
+        let free_inner = blocks.len() < target.len();
+        blocks.sort_unstable();
+        blocks.dedup();
+        let min = self.optimise(
+            &blocks,
+            target,
+            values,
+            OptimizationDirection::Minimize,
+            cell,
+            series,
+        )?;
+        let lower = (min - 1e-6).ceil().max(0.0) as i64;
+        if free_inner {
+            return Ok((lower, None));
+        }
+        let max = self.optimise(
+            &blocks,
+            target,
+            values,
+            OptimizationDirection::Maximize,
+            cell,
+            series,
+        )?;
+        Ok((lower, Some((max + 1e-6).floor() as i64)))
+    }
+
+    fn optimise(
+        &self,
+        blocks: &[usize],
+        target: &[u32],
+        values: &[i64],
+        direction: OptimizationDirection,
+        cell: usize,
+        series: usize,
+    ) -> Result<f64> {
+        let mut problem = Problem::new(direction);
+        let mut vars = HashMap::new();
+        for &b in blocks {
+            for &i in &self.blocks[b].0 {
+                let in_target = target.binary_search(&i).is_ok();
+                vars.insert(
+                    i,
+                    problem.add_var(if in_target { 1.0 } else { 0.0 }, (0.0, f64::INFINITY)),
+                );
+            }
+        }
+        if vars.is_empty() {
+            return Ok(0.0);
+        }
+        for &b in blocks {
+            for &c in &self.blocks[b].1 {
+                let total: i64 = self.rows[c].iter().map(|&i| values[i as usize]).sum();
+                let expr: Vec<_> = self.rows[c].iter().map(|i| (vars[i], 1.0)).collect();
+                problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, total as f64);
+            }
+        }
+        let fail = |message: String| Error::Solver {
+            cell,
+            series,
+            message,
+        };
+        let solution = problem
+            .solve()
+            .map_err(|e| fail(e.to_string()))?
+            .into_solution()
+            .map_err(|_| fail("interrupted".into()))?;
+        Ok(solution.objective())
+    }
+}

@@ -1,0 +1,146 @@
+//! The one error type of the crate.
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can refuse a protection or an audit.
+///
+/// Cells are indices of published cells (rows of the [`LinearSystem`](crate::LinearSystem)),
+/// inner cells are indices of inner cells, series are indices into the `series` argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A published cell names an inner cell that does not exist.
+    #[error(
+        "published cell {cell} sums inner cell {inner}, but there are only {n_inner} inner cells"
+    )]
+    InnerOutOfRange {
+        /// The published cell.
+        cell: usize,
+        /// The inner-cell index it names.
+        inner: u32,
+        /// The number of inner cells.
+        n_inner: usize,
+    },
+    /// A published cell sums no inner cell.
+    #[error("published cell {cell} sums no inner cell")]
+    EmptyCell {
+        /// The published cell.
+        cell: usize,
+    },
+    /// No count series was given.
+    #[error("no count series given: at least one (the numerator) is needed")]
+    NoSeries,
+    /// A series has the wrong number of inner-cell values.
+    #[error("series {series} has {len} inner-cell values, expected {expected}")]
+    SeriesLength {
+        /// The series.
+        series: usize,
+        /// Its length.
+        len: usize,
+        /// The number of inner cells.
+        expected: usize,
+    },
+    /// A count is negative.
+    #[error("series {series}, inner cell {inner}: negative count {value}")]
+    NegativeCount {
+        /// The series.
+        series: usize,
+        /// The inner cell.
+        inner: usize,
+        /// The value.
+        value: i64,
+    },
+    /// A per-cell argument (`forced`, `previously_published`, `statuses`) has the wrong length.
+    #[error("{argument} has {len} entries, expected one per published cell ({expected})")]
+    CellArgumentLength {
+        /// The argument's name.
+        argument: &'static str,
+        /// Its length.
+        len: usize,
+        /// The number of published cells.
+        expected: usize,
+    },
+    /// The policy is unusable (threshold below 1, negative interval width).
+    #[error("invalid policy: {reason}")]
+    InvalidPolicy {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A forced (or previously published) cell is itself primary-sensitive.
+    #[error(
+        "cell {cell} is forced or previously published but is primary-sensitive (series {series})"
+    )]
+    ForcedPrimary {
+        /// The cell.
+        cell: usize,
+        /// The series that makes it sensitive.
+        series: usize,
+    },
+    /// The forced and previously published cells together determine a primary cell exactly.
+    #[error(
+        "the forced and previously published cells determine primary cell {cell} exactly; \
+         unforce one of the cells that sum to it"
+    )]
+    ForcedDisclosure {
+        /// The primary cell that can be recomputed.
+        cell: usize,
+    },
+    /// A primary cell's attacker interval is too narrow and no publishable cell is left to hide.
+    #[error(
+        "primary cell {cell}, series {series}: attacker interval [{lower}, {}] is narrower than \
+         {required} and no further cell can be suppressed (all are forced or previously published)",
+        upper.map_or("inf".to_string(), |u| u.to_string())
+    )]
+    Unprotectable {
+        /// The primary cell.
+        cell: usize,
+        /// The series.
+        series: usize,
+        /// The attacker's lower bound.
+        lower: i64,
+        /// The attacker's upper bound (`None`: unbounded).
+        upper: Option<i64>,
+        /// The width required.
+        required: i64,
+    },
+    /// Interval protection did not converge within `Policy::max_rounds` rounds.
+    #[error(
+        "interval protection still fails after {rounds} rounds (first failing: cell {cell}, \
+         series {series}); raise max_rounds or review the policy"
+    )]
+    RoundsExhausted {
+        /// The rounds run.
+        rounds: usize,
+        /// A primary cell still failing.
+        cell: usize,
+        /// Its series.
+        series: usize,
+    },
+    /// Exact elimination overflowed 128-bit integers.
+    #[error("exact elimination overflowed 128-bit integers at published cell {cell}")]
+    Overflow {
+        /// The cell being processed.
+        cell: usize,
+    },
+    /// The linear-programming solver failed.
+    #[error("LP solver failed for cell {cell}, series {series}: {message}")]
+    Solver {
+        /// The primary cell.
+        cell: usize,
+        /// The series.
+        series: usize,
+        /// The solver's message.
+        message: String,
+    },
+    /// [`release`](crate::release): the independent audit rejected the protected output.
+    #[error(
+        "the independent audit rejected the output: {failures} failing checks (first: {first})"
+    )]
+    AuditFailed {
+        /// The number of failing checks.
+        failures: usize,
+        /// A description of the first failure.
+        first: String,
+    },
+}

@@ -1,0 +1,642 @@
+//! Disclosure control for published counts: primary suppression, secondary suppression that
+//! provably protects every primary cell, and an independent audit.
+//!
+//! The input is the linear structure of a release: *inner cells* (the finest
+//! cross-classification, zeros included) and *published cells*, each the sum of a set of inner
+//! cells (the nation, every region level, strata, periods: a [`LinearSystem`]), with one or more
+//! count series over the inner cells (numerator, denominator). A published cell is *primary*
+//! when one of its counts is in `1..k-1` (zeros too if asked). [`protect`] hides more cells
+//! (*secondary*) until
+//!
+//! 1. no hidden primary cell is a linear combination of published cells (exact arithmetic), and
+//! 2. for every hidden primary cell and series, the attacker's interval (minimum and maximum over
+//!    all non-negative tables that reproduce every published value) is at least
+//!    [`Policy::min_interval_width`] wide (default `k`).
+//!
+//! [`audit`] re-checks an output from its statuses and values alone, by separate code;
+//! [`release`] runs both and refuses what the audit rejects. See `docs/disclosure.md`.
+//!
+//! ```
+//! use spiegel_disclosure::{LinearSystem, Policy, Status, audit, protect};
+//!
+//! // Three regions (inner cells 0, 1, 2) and the nation (cell 3) = their sum.
+//! let system = LinearSystem::new(3, vec![vec![0], vec![1], vec![2], vec![0, 1, 2]])?;
+//! let deaths: &[i64] = &[4, 30, 25];
+//! let policy = Policy::default(); // k = 10
+//! let p = protect(&system, &[deaths], &[false; 4], &policy, None)?;
+//! assert!(matches!(p.statuses[0], Status::Primary(_)));
+//! // Region 0 alone would be the nation minus regions 1 and 2: one more cell is hidden.
+//! assert_eq!(p.statuses.iter().filter(|s| **s == Status::Secondary).count(), 1);
+//! assert!(audit(&system, &[deaths], &p.statuses, &policy)?.passed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod audit;
+mod error;
+mod interval;
+mod stage1;
+
+pub use audit::{Audit, AuditRecord, PairRecord, audit};
+pub use error::{Error, Result};
+
+use interval::Published;
+
+/// Inner cells and published cells: published cell `i` is the sum of inner cells `rows[i]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinearSystem {
+    n_inner: usize,
+    rows: Vec<Vec<u32>>,
+    keys: Option<Vec<u64>>,
+}
+
+impl LinearSystem {
+    /// A system of `n_inner` inner cells and the given published cells (each a list of inner
+    /// cells; sorted and deduplicated here).
+    ///
+    /// ```
+    /// use spiegel_disclosure::LinearSystem;
+    /// let s = LinearSystem::new(2, vec![vec![1, 0], vec![0]])?;
+    /// assert_eq!(s.cell(0), &[0, 1]);
+    /// assert!(LinearSystem::new(2, vec![vec![2]]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(n_inner: usize, mut rows: Vec<Vec<u32>>) -> Result<Self> {
+        for (cell, row) in rows.iter_mut().enumerate() {
+            row.sort_unstable();
+            row.dedup();
+            if row.is_empty() {
+                return Err(Error::EmptyCell { cell });
+            }
+            if let Some(&inner) = row.iter().find(|&&i| i as usize >= n_inner) {
+                return Err(Error::InnerOutOfRange {
+                    cell,
+                    inner,
+                    n_inner,
+                });
+            }
+        }
+        Ok(LinearSystem {
+            n_inner,
+            rows,
+            keys: None,
+        })
+    }
+
+    /// Stable keys for the published cells (one each, distinct), used instead of the cell index
+    /// to break ties, so that the result does not depend on the order of the cells.
+    ///
+    /// ```
+    /// use spiegel_disclosure::LinearSystem;
+    /// let s = LinearSystem::new(1, vec![vec![0], vec![0]])?.with_keys(vec![20, 10])?;
+    /// assert!(LinearSystem::new(1, vec![vec![0]])?.with_keys(vec![1, 2]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_keys(mut self, keys: Vec<u64>) -> Result<Self> {
+        self.check_cells("keys", &keys)?;
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != keys.len() {
+            return Err(Error::InvalidPolicy {
+                reason: "cell keys must be distinct",
+            });
+        }
+        self.keys = Some(keys);
+        Ok(self)
+    }
+
+    /// The tie-break key of a cell: its key if keys were given, else its index.
+    pub fn key(&self, cell: usize) -> u64 {
+        self.keys.as_ref().map_or(cell as u64, |k| k[cell])
+    }
+
+    /// The number of inner cells.
+    pub fn n_inner(&self) -> usize {
+        self.n_inner
+    }
+
+    /// The number of published cells.
+    pub fn n_cells(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The inner cells that published cell `cell` sums (sorted).
+    pub fn cell(&self, cell: usize) -> &[u32] {
+        &self.rows[cell]
+    }
+
+    /// The value of every published cell for one series of inner-cell values.
+    pub fn cell_values(&self, inner: &[i64]) -> Vec<i64> {
+        self.rows
+            .iter()
+            .map(|r| r.iter().map(|&i| inner[i as usize]).sum())
+            .collect()
+    }
+
+    pub(crate) fn validate_series(&self, series: &[&[i64]]) -> Result<()> {
+        if series.is_empty() {
+            return Err(Error::NoSeries);
+        }
+        for (s, values) in series.iter().enumerate() {
+            if values.len() != self.n_inner {
+                return Err(Error::SeriesLength {
+                    series: s,
+                    len: values.len(),
+                    expected: self.n_inner,
+                });
+            }
+            if let Some((inner, &value)) = values.iter().enumerate().find(|(_, v)| **v < 0) {
+                return Err(Error::NegativeCount {
+                    series: s,
+                    inner,
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_cells<T>(&self, argument: &'static str, flags: &[T]) -> Result<()> {
+        if flags.len() != self.rows.len() {
+            return Err(Error::CellArgumentLength {
+                argument,
+                len: flags.len(),
+                expected: self.rows.len(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The protection policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The threshold k: a count in `1..k-1` is sensitive (default 10).
+    pub threshold: i64,
+    /// Whether a count of 0 is sensitive too (default `false`).
+    pub protect_zeros: bool,
+    /// The width the attacker interval of a hidden primary cell must have, per series
+    /// (`None`: the threshold k).
+    pub min_interval_width: Option<i64>,
+    /// The most rounds of "hide one more cell, redo stage 1" before giving up with an error
+    /// (default 200).
+    pub max_rounds: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            threshold: 10,
+            protect_zeros: false,
+            min_interval_width: None,
+            max_rounds: 200,
+        }
+    }
+}
+
+impl Policy {
+    /// The required attacker-interval width.
+    pub fn required_width(&self) -> i64 {
+        self.min_interval_width.unwrap_or(self.threshold)
+    }
+
+    /// Why a cell with these counts (one per series) is primary, if it is.
+    ///
+    /// ```
+    /// use spiegel_disclosure::{Policy, PrimaryReason};
+    /// let p = Policy::default();
+    /// assert_eq!(p.primary(&[12, 3]), Some(PrimaryReason::BelowThreshold { series: 1 }));
+    /// assert_eq!(p.primary(&[0, 30]), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn primary(&self, counts: &[i64]) -> Option<PrimaryReason> {
+        counts.iter().enumerate().find_map(|(series, &v)| {
+            if v >= 1 && v < self.threshold {
+                Some(PrimaryReason::BelowThreshold { series })
+            } else if v == 0 && self.protect_zeros {
+                Some(PrimaryReason::Zero { series })
+            } else {
+                None
+            }
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.threshold < 1 {
+            return Err(Error::InvalidPolicy {
+                reason: "threshold must be at least 1",
+            });
+        }
+        if self.required_width() < 0 {
+            return Err(Error::InvalidPolicy {
+                reason: "min_interval_width must not be negative",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a cell is primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PrimaryReason {
+    /// A count of the series is in `1..k-1`.
+    BelowThreshold {
+        /// The first series that is small.
+        series: usize,
+    },
+    /// A count of the series is 0 and zeros are protected.
+    Zero {
+        /// The first series that is zero.
+        series: usize,
+    },
+    /// Marked sensitive by a rule outside this crate (dominance, a manual decision); [`audit`]
+    /// protects every cell whose status is `Primary`, whatever its counts.
+    Manual,
+}
+
+/// The status of a published cell (all series of a cell share it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// Published.
+    Published,
+    /// Hidden because its own counts are sensitive.
+    Primary(PrimaryReason),
+    /// Hidden to protect a primary cell.
+    Secondary,
+    /// Published because the policy forces it (never suppressed).
+    Forced,
+}
+
+impl Status {
+    /// Whether the cell's counts are hidden.
+    pub fn is_hidden(self) -> bool {
+        matches!(self, Status::Primary(_) | Status::Secondary)
+    }
+}
+
+/// The outcome of [`protect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protection {
+    /// One status per published cell.
+    pub statuses: Vec<Status>,
+    /// The stage-1 / stage-2 rounds run (1: stage 1 alone sufficed).
+    pub rounds: usize,
+    /// The final attacker interval of every hidden primary cell and series.
+    pub intervals: Vec<AuditRecord>,
+}
+
+impl Protection {
+    /// The number of hidden cells (primary and secondary).
+    pub fn hidden(&self) -> usize {
+        self.statuses.iter().filter(|s| s.is_hidden()).count()
+    }
+}
+
+/// Primary suppression alone: the status every cell would get from the threshold rule, with
+/// no secondary suppression (unsafe as soon as totals are published; see [`audit`]).
+pub fn primary_only(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    policy: &Policy,
+) -> Result<Vec<Status>> {
+    system.validate_series(series)?;
+    policy.validate()?;
+    let values: Vec<Vec<i64>> = series.iter().map(|s| system.cell_values(s)).collect();
+    Ok((0..system.n_cells())
+        .map(|c| {
+            let counts: Vec<i64> = values.iter().map(|v| v[c]).collect();
+            policy
+                .primary(&counts)
+                .map_or(Status::Published, Status::Primary)
+        })
+        .collect())
+}
+
+/// Passing attacker intervals by (cell, series).
+type Passing = std::collections::HashMap<(usize, usize), AuditRecord>;
+
+/// Primary and secondary suppression.
+///
+/// `series`: the inner-cell counts, one slice per series (numerator, denominator, ...).
+/// `forced`: cells that must be published (an error names the primary cell this would give
+/// away). `previously_published`: cells an earlier release already published with these same
+/// values; they are public knowledge, re-published, and never count as protection.
+///
+/// The result is deterministic: it depends on the cells' sizes, values and indices only.
+///
+/// ```
+/// use spiegel_disclosure::{LinearSystem, Policy, Status, protect};
+/// // Two regions and the nation; region 0 has 3 deaths.
+/// let system = LinearSystem::new(2, vec![vec![0], vec![1], vec![0, 1]])?;
+/// let policy = Policy::default();
+/// let forced = [false, false, true]; // always publish the nation
+/// let p = protect(&system, &[&[3, 40]], &forced, &policy, None)?;
+/// assert_eq!(p.statuses[1], Status::Secondary);
+/// assert_eq!(p.statuses[2], Status::Forced);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn protect(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    forced: &[bool],
+    policy: &Policy,
+    previously_published: Option<&[bool]>,
+) -> Result<Protection> {
+    system.validate_series(series)?;
+    policy.validate()?;
+    system.check_cells("forced", forced)?;
+    let n = system.n_cells();
+    let previous = match previously_published {
+        Some(p) => {
+            system.check_cells("previously_published", p)?;
+            p.to_vec()
+        }
+        None => vec![false; n],
+    };
+    let values: Vec<Vec<i64>> = series.iter().map(|s| system.cell_values(s)).collect();
+    let reasons: Vec<Option<PrimaryReason>> = (0..n)
+        .map(|c| policy.primary(&values.iter().map(|v| v[c]).collect::<Vec<_>>()))
+        .collect();
+    let public_fixed: Vec<bool> = (0..n).map(|c| forced[c] || previous[c]).collect();
+    for c in 0..n {
+        if let (true, Some(r)) = (public_fixed[c], reasons[c]) {
+            let series = match r {
+                PrimaryReason::BelowThreshold { series } | PrimaryReason::Zero { series } => series,
+                PrimaryReason::Manual => 0,
+            };
+            return Err(Error::ForcedPrimary { cell: c, series });
+        }
+    }
+    let protected: Vec<usize> = (0..n).filter(|&c| reasons[c].is_some()).collect();
+    let order = publication_order(system, &values, &reasons, &public_fixed);
+    let width = policy.required_width();
+
+    let mut hidden_fixed: Vec<bool> = reasons.iter().map(Option::is_some).collect();
+    let mut rounds = 0;
+    // Passing intervals of the previous round: they stay valid while the hidden set only grows
+    // (fewer published equations can only widen an attacker interval).
+    let mut previous: Option<(Vec<bool>, Passing)> = None;
+    loop {
+        rounds += 1;
+        let (hidden, basis) = stage1::walk(
+            &system.rows,
+            &protected,
+            &hidden_fixed,
+            &public_fixed,
+            &order,
+        )?;
+        let published = Published::new(system.n_inner, &system.rows, &hidden);
+        let mut intervals = Vec::new();
+        let mut failures: Vec<(usize, usize, interval::Bounds)> = Vec::new();
+        let reusable = match &previous {
+            Some((prev, passing)) if prev.iter().zip(&hidden).all(|(&p, &h)| !p || h) => {
+                Some(passing)
+            }
+            _ => None,
+        };
+        let mut passing = std::collections::HashMap::new();
+        for &cell in &protected {
+            for (s, inner) in series.iter().enumerate() {
+                if let Some(r) = reusable.and_then(|m| m.get(&(cell, s))) {
+                    passing.insert((cell, s), r.clone());
+                    intervals.push(r.clone());
+                    continue;
+                }
+                let b = published.bounds(&system.rows[cell], inner, cell, s)?;
+                let pass = b.upper.is_none_or(|u| u - b.lower >= width);
+                if !pass {
+                    failures.push((cell, s, b));
+                }
+                let record = AuditRecord {
+                    cell,
+                    sensitive: true,
+                    series: s,
+                    lower: b.lower,
+                    upper: b.upper,
+                    required_width: width,
+                    derivable: false,
+                    pass,
+                };
+                if pass {
+                    passing.insert((cell, s), record.clone());
+                }
+                intervals.push(record);
+            }
+        }
+        // Sums of small cells: two hidden primary cells whose sum is derivable and small.
+        if width < policy.threshold {
+            for (a, b, s) in small_pairs(system, &protected, &values, policy, &basis)? {
+                let bounds = interval::Bounds {
+                    lower: values[s][a],
+                    upper: Some(values[s][a] + values[s][b]),
+                };
+                failures.push((a, s, bounds));
+            }
+        }
+        if failures.is_empty() {
+            let statuses = (0..n)
+                .map(|c| match (reasons[c], hidden[c], forced[c]) {
+                    (Some(r), _, _) => Status::Primary(r),
+                    (None, true, _) => Status::Secondary,
+                    (None, false, true) => Status::Forced,
+                    (None, false, false) => Status::Published,
+                })
+                .collect();
+            return Ok(Protection {
+                statuses,
+                rounds,
+                intervals,
+            });
+        }
+        if rounds >= policy.max_rounds {
+            let (cell, series, _) = failures[0];
+            return Err(Error::RoundsExhausted {
+                rounds,
+                cell,
+                series,
+            });
+        }
+        let rank: Vec<usize> = {
+            let mut r = vec![usize::MAX; n];
+            for (i, &c) in order.iter().enumerate() {
+                r[c] = i;
+            }
+            r
+        };
+        let mut added = false;
+        for (cell, s, b) in failures {
+            let need = width - b.upper.map_or(width, |u| u - b.lower);
+            let chosen = widen(system, cell, series[s], &hidden, &public_fixed, &rank, need);
+            match chosen {
+                Some(q) => {
+                    added |= !hidden_fixed[q];
+                    hidden_fixed[q] = true;
+                }
+                None => {
+                    return Err(Error::Unprotectable {
+                        cell,
+                        series: s,
+                        lower: b.lower,
+                        upper: b.upper,
+                        required: width,
+                    });
+                }
+            }
+        }
+        debug_assert!(added);
+        // Keep this round's secondary cells: the hidden set only grows, so the intervals that
+        // passed stay valid and only the failing cells are solved again.
+        for (fixed, &h) in hidden_fixed.iter_mut().zip(&hidden) {
+            *fixed |= h;
+        }
+        previous = Some((hidden, passing));
+    }
+}
+
+/// Primary cells and audit together: the output of [`protect`] if [`audit`] passes it, an
+/// [`Error::AuditFailed`] otherwise (fail closed).
+///
+/// ```
+/// use spiegel_disclosure::{LinearSystem, Policy, release};
+/// let system = LinearSystem::new(2, vec![vec![0], vec![1], vec![0, 1]])?;
+/// let p = release(&system, &[&[3, 40]], &[false; 3], &Policy::default(), None)?;
+/// assert_eq!(p.hidden(), 2); // region 0 (primary) and region 1 (secondary)
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn release(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    forced: &[bool],
+    policy: &Policy,
+    previously_published: Option<&[bool]>,
+) -> Result<Protection> {
+    let p = protect(system, series, forced, policy, previously_published)?;
+    let a = audit(system, series, &p.statuses, policy)?;
+    if let Some(first) = a.first_failure() {
+        return Err(Error::AuditFailed {
+            failures: a.failures(),
+            first,
+        });
+    }
+    Ok(p)
+}
+
+/// The non-fixed, non-primary cells in order of publication priority: cells whose every count
+/// is 0 first (hiding a zero protects little), then cells with more inner cells (totals), then
+/// larger smallest count, then lower key ([`LinearSystem::with_keys`]; the index by default).
+fn publication_order(
+    system: &LinearSystem,
+    values: &[Vec<i64>],
+    reasons: &[Option<PrimaryReason>],
+    public_fixed: &[bool],
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..system.n_cells())
+        .filter(|&c| reasons[c].is_none() && !public_fixed[c])
+        .collect();
+    order.sort_by_key(|&c| {
+        let min = values.iter().map(|v| v[c]).min().unwrap_or(0);
+        let all_zero = values.iter().all(|v| v[c] == 0);
+        (
+            !all_zero,
+            std::cmp::Reverse(system.rows[c].len()),
+            std::cmp::Reverse(min),
+            system.key(c),
+        )
+    });
+    order
+}
+
+/// The cell to hide next for a primary cell whose interval is `need` too narrow in a series:
+/// within the smallest published cell containing it, a published cell disjoint from it with a
+/// positive count (the smallest one that covers `need`, else the largest); else that
+/// containing cell itself; else any published cell overlapping it, lowest priority first.
+fn widen(
+    system: &LinearSystem,
+    cell: usize,
+    inner: &[i64],
+    hidden: &[bool],
+    public_fixed: &[bool],
+    rank: &[usize],
+    need: i64,
+) -> Option<usize> {
+    let mut in_cell = vec![false; system.n_inner];
+    for &i in &system.rows[cell] {
+        in_cell[i as usize] = true;
+    }
+    let value = |c: usize| -> i64 { system.rows[c].iter().map(|&i| inner[i as usize]).sum() };
+    let free = |c: usize| !hidden[c] && !public_fixed[c];
+    let row_len = system.rows[cell].len();
+    let parent = (0..system.n_cells())
+        .filter(|&c| !hidden[c] && system.rows[c].len() > row_len)
+        .filter(|&c| {
+            let n = system.rows[c]
+                .iter()
+                .filter(|&&i| in_cell[i as usize])
+                .count();
+            n == row_len
+        })
+        .min_by_key(|&c| (system.rows[c].len(), system.key(c)));
+    if let Some(parent) = parent {
+        let mut in_parent = vec![false; system.n_inner];
+        for &i in &system.rows[parent] {
+            in_parent[i as usize] = true;
+        }
+        let mut inside: Vec<(i64, usize)> = (0..system.n_cells())
+            .filter(|&c| free(c))
+            .filter(|&c| {
+                system.rows[c]
+                    .iter()
+                    .all(|&i| in_parent[i as usize] && !in_cell[i as usize])
+            })
+            .map(|c| (value(c), c))
+            .filter(|&(v, _)| v > 0)
+            .collect();
+        inside.sort_by_key(|&(v, c)| (v, std::cmp::Reverse(rank[c])));
+        if let Some(&(_, c)) = inside.iter().find(|&&(v, _)| v >= need).or(inside.last()) {
+            return Some(c);
+        }
+        if free(parent) {
+            return Some(parent);
+        }
+    }
+    (0..system.n_cells())
+        .filter(|&c| free(c))
+        .filter(|&c| system.rows[c].iter().any(|&i| in_cell[i as usize]))
+        .max_by_key(|&c| rank[c])
+}
+
+/// Pairs of disjoint hidden primary cells whose sum, in some series, is in `1..k-1` and
+/// derivable from the published cells.
+fn small_pairs(
+    system: &LinearSystem,
+    protected: &[usize],
+    values: &[Vec<i64>],
+    policy: &Policy,
+    basis: &stage1::Basis,
+) -> Result<Vec<(usize, usize, usize)>> {
+    let mut out = Vec::new();
+    for (i, &a) in protected.iter().enumerate() {
+        for &b in &protected[i + 1..] {
+            let Some(s) = (0..values.len()).find(|&s| {
+                let sum = values[s][a] + values[s][b];
+                sum >= 1 && sum < policy.threshold
+            }) else {
+                continue;
+            };
+            let (ra, rb) = (&system.rows[a], &system.rows[b]);
+            if ra.iter().any(|i| rb.binary_search(i).is_ok()) {
+                continue;
+            }
+            let mut v: Vec<u32> = ra.iter().chain(rb).copied().collect();
+            v.sort_unstable();
+            if basis.reduce(&stage1::row_vector(&v), a)?.is_empty() {
+                out.push((a, b, s));
+            }
+        }
+    }
+    Ok(out)
+}

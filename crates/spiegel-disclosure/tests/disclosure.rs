@@ -1,0 +1,971 @@
+//! Disclosure control: literature fixtures, independent oracles (written here, apart from the
+//! crate), property tests, mutation and determinism checks, a performance smoke test.
+
+#![allow(clippy::needless_range_loop)]
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
+use proptest::prelude::*;
+use spiegel_disclosure::{
+    Error, LinearSystem, Policy, PrimaryReason, Status, audit, primary_only, protect, release,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Oracles, independent of the crate.
+// ---------------------------------------------------------------------------------------------
+
+fn gcd(a: i128, b: i128) -> i128 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+/// Exact rank test: is `target` (a 0/1 row over `n` inner cells) a rational combination of
+/// `rows`? Dense fraction-free elimination over i128 on the matrix [rows; target] by columns.
+fn in_span(n: usize, rows: &[Vec<u32>], target: &[u32]) -> bool {
+    let dense = |r: &[u32]| {
+        let mut v = vec![0i128; n];
+        for &i in r {
+            v[i as usize] = 1;
+        }
+        v
+    };
+    let mut m: Vec<Vec<i128>> = rows.iter().map(|r| dense(r)).collect();
+    let mut t = dense(target);
+    let mut used = vec![false; m.len()];
+    for col in 0..n {
+        let Some(p) = (0..m.len()).find(|&r| !used[r] && m[r][col] != 0) else {
+            continue;
+        };
+        used[p] = true;
+        let pivot = m[p].clone();
+        let eliminate = |v: &mut Vec<i128>| {
+            if v[col] != 0 {
+                let (a, b) = (pivot[col], v[col]);
+                for j in 0..n {
+                    v[j] = v[j] * a - pivot[j] * b;
+                }
+                let g = v.iter().fold(0, |g, &x| gcd(g, x));
+                if g > 1 {
+                    v.iter_mut().for_each(|x| *x /= g);
+                }
+            }
+        };
+        for r in 0..m.len() {
+            if r != p {
+                eliminate(&mut m[r]);
+            }
+        }
+        eliminate(&mut t);
+    }
+    t.iter().all(|&x| x == 0)
+}
+
+/// LP attack written here: min and max of the target's sum over non-negative real tables
+/// reproducing every published value (one LP over all inner cells).
+fn lp_attack(n: usize, published: &[Vec<u32>], values: &[i64], target: &[u32]) -> (f64, f64) {
+    let covered: HashSet<u32> = published.iter().flatten().copied().collect();
+    let solve = |dir| {
+        let mut p = Problem::new(dir);
+        let t: HashSet<u32> = target.iter().copied().collect();
+        let vars: Vec<_> = (0..n as u32)
+            .map(|i| p.add_var(if t.contains(&i) { 1.0 } else { 0.0 }, (0.0, f64::INFINITY)))
+            .collect();
+        for r in published {
+            let total: i64 = r.iter().map(|&i| values[i as usize]).sum();
+            let e: Vec<_> = r.iter().map(|&i| (vars[i as usize], 1.0)).collect();
+            p.add_constraint(e.as_slice(), ComparisonOp::Eq, total as f64);
+        }
+        p.solve().unwrap().into_solution().unwrap().objective()
+    };
+    let lo = solve(OptimizationDirection::Minimize);
+    let hi = if target.iter().any(|i| !covered.contains(i)) {
+        f64::INFINITY
+    } else {
+        solve(OptimizationDirection::Maximize)
+    };
+    (lo, hi)
+}
+
+/// Brute force on tiny systems: integer min and max of the target over every non-negative
+/// integer table reproducing every published value. An inner cell is at most the smallest
+/// published cell containing it; one contained in none makes the maximum unbounded.
+/// `None` when the enumeration would be too large.
+fn brute_force(
+    n: usize,
+    published: &[Vec<u32>],
+    values: &[i64],
+    target: &[u32],
+) -> Option<(i64, Option<i64>)> {
+    let totals: Vec<i64> = published
+        .iter()
+        .map(|r| r.iter().map(|&i| values[i as usize]).sum())
+        .collect();
+    let mut cap = vec![i64::MAX; n];
+    for (r, &t) in published.iter().zip(&totals) {
+        for &i in r {
+            cap[i as usize] = cap[i as usize].min(t);
+        }
+    }
+    let unbounded = target.iter().any(|&i| cap[i as usize] == i64::MAX);
+    // Inner cells in no published cell do not constrain anything: fix them at 0.
+    let caps: Vec<i64> = cap
+        .iter()
+        .map(|&c| if c == i64::MAX { 0 } else { c })
+        .collect();
+    let size: f64 = caps.iter().map(|&c| (c + 1) as f64).product();
+    if size > 200_000.0 {
+        return None;
+    }
+    let mut x = vec![0i64; n];
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    loop {
+        if published
+            .iter()
+            .zip(&totals)
+            .all(|(r, &t)| r.iter().map(|&i| x[i as usize]).sum::<i64>() == t)
+        {
+            let v: i64 = target.iter().map(|&i| x[i as usize]).sum();
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        let mut j = 0;
+        loop {
+            if j == n {
+                return Some((lo, if unbounded { None } else { Some(hi) }));
+            }
+            if x[j] < caps[j] {
+                x[j] += 1;
+                break;
+            }
+            x[j] = 0;
+            j += 1;
+        }
+    }
+}
+
+/// The named differencing attacks. One equation, one unknown: a published cell R containing
+/// the target whose remainder R \ target is exactly tiled by the maximal published cells inside
+/// it (nation minus the other regions; a region minus its published strata). Between two
+/// groupings: the union U of the published cells of one grouping meeting the target, when they
+/// tile a superset of the target, and U \ target is tiled by published cells.
+fn named_attack(published: &[Vec<u32>], target: &[u32]) -> bool {
+    let t: HashSet<u32> = target.iter().copied().collect();
+    let tiled = |rest: &HashSet<u32>| -> bool {
+        if rest.is_empty() {
+            return true;
+        }
+        let inside: Vec<HashSet<u32>> = published
+            .iter()
+            .map(|r| r.iter().copied().collect::<HashSet<u32>>())
+            .filter(|r| r.is_subset(rest))
+            .collect();
+        let maximal: Vec<&HashSet<u32>> = inside
+            .iter()
+            .filter(|a| !inside.iter().any(|b| a.is_subset(b) && a.len() < b.len()))
+            .collect();
+        let mut seen = HashSet::new();
+        let mut distinct: Vec<&HashSet<u32>> = Vec::new();
+        for m in maximal {
+            let mut key: Vec<u32> = m.iter().copied().collect();
+            key.sort_unstable();
+            if seen.insert(key) {
+                distinct.push(m);
+            }
+        }
+        let total: usize = distinct.iter().map(|m| m.len()).sum();
+        let union: HashSet<u32> = distinct.iter().flat_map(|m| m.iter().copied()).collect();
+        total == union.len() && union == *rest
+    };
+    // One equation, one unknown.
+    for r in published {
+        let rs: HashSet<u32> = r.iter().copied().collect();
+        if t.is_subset(&rs) && rs.len() > t.len() {
+            let rest: HashSet<u32> = rs.difference(&t).copied().collect();
+            if tiled(&rest) {
+                return true;
+            }
+        }
+        if rs == t {
+            return true;
+        }
+    }
+    // Differences between groupings: every disjoint family of published cells meeting the target.
+    let meeting: Vec<HashSet<u32>> = published
+        .iter()
+        .map(|r| r.iter().copied().collect::<HashSet<u32>>())
+        .filter(|r| !r.is_disjoint(&t))
+        .collect();
+    for a in &meeting {
+        let family: Vec<&HashSet<u32>> = meeting
+            .iter()
+            .filter(|b| b.is_disjoint(a) || *b == a)
+            .collect();
+        let pairwise = family
+            .iter()
+            .enumerate()
+            .all(|(i, x)| family[i + 1..].iter().all(|y| x.is_disjoint(y)));
+        if !pairwise {
+            continue;
+        }
+        let u: HashSet<u32> = family.iter().flat_map(|m| m.iter().copied()).collect();
+        if t.is_subset(&u) && u.len() > t.len() && tiled(&u.difference(&t).copied().collect()) {
+            return true;
+        }
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+// ---------------------------------------------------------------------------------------------
+
+fn sys(n: usize, rows: &[&[u32]]) -> LinearSystem {
+    LinearSystem::new(n, rows.iter().map(|r| r.to_vec()).collect()).unwrap()
+}
+
+fn rows_of(system: &LinearSystem) -> Vec<Vec<u32>> {
+    (0..system.n_cells())
+        .map(|c| system.cell(c).to_vec())
+        .collect()
+}
+
+fn published_rows(system: &LinearSystem, statuses: &[Status]) -> Vec<Vec<u32>> {
+    (0..system.n_cells())
+        .filter(|&c| !statuses[c].is_hidden())
+        .map(|c| system.cell(c).to_vec())
+        .collect()
+}
+
+fn policy(k: i64) -> Policy {
+    Policy {
+        threshold: k,
+        ..Policy::default()
+    }
+}
+
+/// Every oracle on every sensitive cell; `Err` names the first failure.
+fn oracles(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    statuses: &[Status],
+    policy: &Policy,
+    brute: bool,
+) -> Result<(), String> {
+    oracles_with(system, series, statuses, policy, brute, true)
+}
+
+/// The oracles; `named`: run the named attacks too (they are slow and implied by the rank test).
+fn oracles_with(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    statuses: &[Status],
+    policy: &Policy,
+    brute: bool,
+    named: bool,
+) -> Result<(), String> {
+    let n = system.n_inner();
+    let published = published_rows(system, statuses);
+    let width = policy.required_width();
+    for c in 0..system.n_cells() {
+        let counts: Vec<i64> = series
+            .iter()
+            .map(|s| system.cell(c).iter().map(|&i| s[i as usize]).sum())
+            .collect();
+        let sensitive = counts
+            .iter()
+            .any(|&v| (1..policy.threshold).contains(&v) || (v == 0 && policy.protect_zeros));
+        if !sensitive {
+            continue;
+        }
+        if !statuses[c].is_hidden() {
+            return Err(format!("sensitive cell {c} published"));
+        }
+        let target = system.cell(c);
+        if in_span(n, &published, target) {
+            return Err(format!("rank oracle: cell {c} recomputed exactly"));
+        }
+        if named && named_attack(&published, target) {
+            return Err(format!("named attack recomputes cell {c}"));
+        }
+        for (s, values) in series.iter().enumerate() {
+            let (lo, hi) = lp_attack(n, &published, values, target);
+            let (lo, hi) = ((lo - 1e-6).ceil(), (hi + 1e-6).floor());
+            if hi - lo < width as f64 {
+                return Err(format!(
+                    "LP oracle: cell {c} series {s} interval [{lo}, {hi}] narrower than {width}"
+                ));
+            }
+            if brute
+                && let Some((blo, bhi)) = brute_force(n, &published, values, target)
+                && bhi.is_some_and(|h| h - blo < width)
+            {
+                return Err(format!(
+                    "brute force: cell {c} series {s} interval [{blo}, {bhi:?}]"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Literature fixtures.
+// ---------------------------------------------------------------------------------------------
+
+/// sdcTable's test of secondarySuppression(): a 4x4 table with margins; nine primary cells, at
+/// least two in every row and column, yet w|b (47) = rows w + x - columns a - c.
+fn sdc_table() -> (LinearSystem, Vec<i64>, Vec<Status>) {
+    #[rustfmt::skip]
+    let inner: Vec<i64> = vec![
+        30, 47, 64, 89,    // w
+        90, 124, 5, 31,    // x
+        92, 100, 59, 85,   // y
+        800, 991, 651, 685 // z
+    ];
+    let mut rows: Vec<Vec<u32>> = (0..16).map(|i| vec![i]).collect();
+    for r in 0..4 {
+        rows.push((0..4).map(|c| r * 4 + c).collect()); // row totals: cells 16..20
+    }
+    for c in 0..4 {
+        rows.push((0..4).map(|r| r * 4 + c).collect()); // column totals: cells 20..24
+    }
+    rows.push((0..16).collect()); // grand total: cell 24
+    let system = LinearSystem::new(16, rows).unwrap();
+    // w|a, w|b, w|c, x|a, x|c, y|b, y|d, z|b, z|d
+    let primary = [0, 1, 2, 4, 6, 9, 11, 13, 15];
+    let statuses = (0..25)
+        .map(|c| {
+            if primary.contains(&c) {
+                Status::Primary(PrimaryReason::Manual)
+            } else {
+                Status::Published
+            }
+        })
+        .collect();
+    (system, inner, statuses)
+}
+
+#[test]
+fn sdc_table_47_is_recomputed_from_a_naive_pattern() {
+    let (system, inner, mut statuses) = sdc_table();
+    let published = published_rows(&system, &statuses);
+    // The attack: rows w + x - columns a - c.
+    let v = system.cell_values(&inner);
+    let rows_w_x = v[16] + v[17] - v[3] - v[5] - v[7]; // w|a + w|b + w|c + x|a + x|c
+    let cols_a_c = v[20] + v[22] - v[8] - v[10] - v[12] - v[14]; // w|a + x|a + w|c + x|c
+    assert_eq!(rows_w_x - cols_a_c, 47);
+    assert!(in_span(16, &published, system.cell(1)));
+    let policy = policy(10);
+    let a = audit(&system, &[&inner], &statuses, &policy).unwrap();
+    assert!(!a.passed());
+    let rec = a.records.iter().find(|r| r.cell == 1).unwrap();
+    assert!(rec.derivable && !rec.pass);
+    assert_eq!((rec.lower, rec.upper), (47, Some(47)));
+    // Every other primary cell is not derivable.
+    assert!(
+        a.records
+            .iter()
+            .filter(|r| r.cell != 1)
+            .all(|r| !r.derivable)
+    );
+    // sdcTable's fix: also suppress x|b; then w|b is protected.
+    statuses[5] = Status::Secondary;
+    let a = audit(&system, &[&inner], &statuses, &policy).unwrap();
+    let rec = a.records.iter().find(|r| r.cell == 1).unwrap();
+    assert!(!rec.derivable);
+    assert!(rec.lower <= 47 && rec.upper.unwrap() >= 47);
+    assert!(!in_span(
+        16,
+        &published_rows(&system, &statuses),
+        system.cell(1)
+    ));
+    eprintln!(
+        "sdcTable w|b after suppressing x|b: [{}, {:?}]",
+        rec.lower, rec.upper
+    );
+}
+
+#[test]
+fn tau_argus_two_by_two_interval_is_3_to_6() {
+    // x = [[5, 3], [1, 2]]; margins published, the four inner cells hidden.
+    let inner = [5, 3, 1, 2];
+    let system = sys(
+        4,
+        &[
+            &[0],
+            &[1],
+            &[2],
+            &[3],
+            &[0, 1],
+            &[2, 3],
+            &[0, 2],
+            &[1, 3],
+            &[0, 1, 2, 3],
+        ],
+    );
+    // Only the 1 is sensitive; its interval must be 4 wide.
+    let policy = Policy {
+        threshold: 2,
+        min_interval_width: Some(4),
+        ..Policy::default()
+    };
+    let mut statuses = vec![Status::Published; 9];
+    for c in [0, 1, 3] {
+        statuses[c] = Status::Secondary;
+    }
+    statuses[2] = Status::Primary(PrimaryReason::BelowThreshold { series: 0 });
+    let a = audit(&system, &[&inner], &statuses, &policy).unwrap();
+    let rec = a.records.iter().find(|r| r.cell == 0).unwrap();
+    assert_eq!((rec.lower, rec.upper), (3, Some(6)));
+    let (lo, hi) = lp_attack(4, &published_rows(&system, &statuses), &inner, &[0]);
+    assert_eq!((lo.round(), hi.round()), (3.0, 6.0));
+    assert_eq!(
+        brute_force(4, &published_rows(&system, &statuses), &inner, &[0]),
+        Some((3, Some(6)))
+    );
+    // The primary cell (1) lies in [0, 3]: wide enough for width 3, not for width 4.
+    let rec = a.records.iter().find(|r| r.cell == 2).unwrap();
+    assert_eq!((rec.lower, rec.upper, rec.pass), (0, Some(3), false));
+    let relaxed = Policy {
+        min_interval_width: Some(3),
+        ..policy
+    };
+    assert!(
+        audit(&system, &[&inner], &statuses, &relaxed)
+            .unwrap()
+            .passed()
+    );
+}
+
+#[test]
+fn hidden_zero_gives_no_protection() {
+    // Regions 3 (primary), 0 and 40; nation 43. Hiding the zero keeps region 0 out of the
+    // span, but the attacker knows the zero is >= 0: region 0 is in [0, 3].
+    let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
+    let inner = [3, 0, 40];
+    let naive = vec![
+        Status::Primary(PrimaryReason::BelowThreshold { series: 0 }),
+        Status::Secondary,
+        Status::Published,
+        Status::Published,
+    ];
+    assert!(!in_span(3, &published_rows(&system, &naive), &[0]));
+    let a = audit(&system, &[&inner], &naive, &policy(10)).unwrap();
+    let rec = &a.records[0];
+    assert_eq!(
+        (rec.derivable, rec.lower, rec.upper, rec.pass),
+        (false, 0, Some(3), false)
+    );
+    let p = protect(&system, &[&inner], &[false; 4], &policy(10), None).unwrap();
+    assert_eq!(
+        p.statuses[1],
+        Status::Published,
+        "the zero is not worth hiding"
+    );
+    assert_eq!(p.statuses[2], Status::Secondary);
+    assert!(
+        audit(&system, &[&inner], &p.statuses, &policy(10))
+            .unwrap()
+            .passed()
+    );
+    oracles(&system, &[&inner], &p.statuses, &policy(10), true).unwrap();
+}
+
+#[test]
+fn two_ones_protecting_each_other() {
+    // Nation = a1 + a2 + b with a1 = a2 = 1, b = 30: hiding the two ones keeps each out of the
+    // span, but their sum 2 = nation - b is published in effect.
+    let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
+    let inner = [1, 1, 30];
+    let naive = primary_only(&system, &[&inner], &policy(10)).unwrap();
+    let a = audit(&system, &[&inner], &naive, &policy(10)).unwrap();
+    assert!(a.records.iter().all(|r| !r.derivable));
+    assert_eq!(a.small_sums.len(), 1);
+    assert_eq!((a.small_sums[0].a, a.small_sums[0].b), (0, 1));
+    assert!(a.records.iter().all(|r| r.upper == Some(2) && !r.pass));
+    let p = protect(&system, &[&inner], &[false; 4], &policy(10), None).unwrap();
+    assert!(
+        audit(&system, &[&inner], &p.statuses, &policy(10))
+            .unwrap()
+            .passed()
+    );
+    oracles(&system, &[&inner], &p.statuses, &policy(10), true).unwrap();
+    // With a width of 1 the intervals pass, but the sum rule still applies.
+    let narrow = Policy {
+        min_interval_width: Some(1),
+        ..policy(10)
+    };
+    let a = audit(&system, &[&inner], &naive, &narrow).unwrap();
+    assert!(a.records.iter().all(|r| r.pass) && !a.passed());
+    let p = protect(&system, &[&inner], &[false; 4], &narrow, None).unwrap();
+    assert!(
+        audit(&system, &[&inner], &p.statuses, &narrow)
+            .unwrap()
+            .passed()
+    );
+}
+
+#[test]
+fn threshold_only_is_unsafe_on_a_hierarchy() {
+    // Nation = networks N1 + N2; N1 = regions 0 + 1, N2 = regions 2 + 3.
+    let system = sys(
+        4,
+        &[&[0], &[1], &[2], &[3], &[0, 1], &[2, 3], &[0, 1, 2, 3]],
+    );
+    let inner = [4, 25, 30, 18];
+    let naive = primary_only(&system, &[&inner], &policy(10)).unwrap();
+    assert_eq!(naive.iter().filter(|s| s.is_hidden()).count(), 1);
+    let a = audit(&system, &[&inner], &naive, &policy(10)).unwrap();
+    assert!(!a.passed());
+    assert!(a.records[0].derivable);
+    assert!(named_attack(&published_rows(&system, &naive), &[0]));
+    assert!(oracles(&system, &[&inner], &naive, &policy(10), true).is_err());
+    let p = release(&system, &[&inner], &[false; 7], &policy(10), None).unwrap();
+    oracles(&system, &[&inner], &p.statuses, &policy(10), true).unwrap();
+    assert_eq!(p.statuses[6], Status::Published, "the nation is kept");
+}
+
+#[test]
+fn forcing_that_gives_a_cell_away_is_an_error_naming_it() {
+    let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
+    let inner = [4, 25, 30];
+    let forced = [false, true, true, true];
+    let err = protect(&system, &[&inner], &forced, &policy(10), None).unwrap_err();
+    assert_eq!(err, Error::ForcedDisclosure { cell: 0 });
+    assert!(err.to_string().contains("primary cell 0"));
+    let err = protect(
+        &system,
+        &[&inner],
+        &[true, false, false, false],
+        &policy(10),
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::ForcedPrimary { cell: 0, .. }));
+    // Forcing the nation alone is fine.
+    let p = protect(
+        &system,
+        &[&inner],
+        &[false, false, false, true],
+        &policy(10),
+        None,
+    )
+    .unwrap();
+    assert_eq!(p.statuses[3], Status::Forced);
+}
+
+#[test]
+fn previously_published_cells_count_as_public() {
+    let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
+    let inner = [4, 40, 50];
+    let p = protect(&system, &[&inner], &[false; 4], &policy(10), None).unwrap();
+    assert_eq!(p.statuses[1], Status::Secondary);
+    // An earlier release published region 1: it cannot protect region 0 any more.
+    let earlier = [false, true, false, false];
+    let p = protect(&system, &[&inner], &[false; 4], &policy(10), Some(&earlier)).unwrap();
+    assert_eq!(p.statuses[1], Status::Published);
+    assert_eq!(p.statuses[2], Status::Secondary);
+    oracles(&system, &[&inner], &p.statuses, &policy(10), true).unwrap();
+    // And with regions 1 and 2 both public already, region 0 is given away: refused.
+    let err = protect(
+        &system,
+        &[&inner],
+        &[false; 4],
+        &policy(10),
+        Some(&[false, true, true, true]),
+    )
+    .unwrap_err();
+    assert_eq!(err, Error::ForcedDisclosure { cell: 0 });
+}
+
+#[test]
+fn two_series_share_one_status() {
+    // Numerator small in region 0, denominator small in region 2.
+    let system = sys(4, &[&[0], &[1], &[2], &[3], &[0, 1, 2, 3]]);
+    let num = [3, 20, 15, 30];
+    let den = [40, 50, 6, 60];
+    let p = release(&system, &[&num, &den], &[false; 5], &policy(10), None).unwrap();
+    assert!(matches!(
+        p.statuses[0],
+        Status::Primary(PrimaryReason::BelowThreshold { series: 0 })
+    ));
+    assert!(matches!(
+        p.statuses[2],
+        Status::Primary(PrimaryReason::BelowThreshold { series: 1 })
+    ));
+    oracles(&system, &[&num, &den], &p.statuses, &policy(10), true).unwrap();
+}
+
+#[test]
+fn invalid_input_is_reported() {
+    assert_eq!(
+        LinearSystem::new(2, vec![vec![]]).unwrap_err(),
+        Error::EmptyCell { cell: 0 }
+    );
+    let system = sys(2, &[&[0], &[0, 1]]);
+    assert!(matches!(
+        protect(&system, &[&[1]], &[false; 2], &policy(10), None),
+        Err(Error::SeriesLength { .. })
+    ));
+    assert!(matches!(
+        protect(&system, &[&[1, -1]], &[false; 2], &policy(10), None),
+        Err(Error::NegativeCount { .. })
+    ));
+    assert!(matches!(
+        protect(&system, &[], &[false; 2], &policy(10), None),
+        Err(Error::NoSeries)
+    ));
+    assert!(matches!(
+        protect(&system, &[&[1, 1]], &[false], &policy(10), None),
+        Err(Error::CellArgumentLength { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators.
+// ---------------------------------------------------------------------------------------------
+
+/// splitmix64, so that a proptest seed builds the whole case.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    n: usize,
+    rows: Vec<Vec<u32>>,
+    series: Vec<Vec<i64>>,
+    k: i64,
+}
+
+/// A random hierarchy over leaves (depth 1-3, fan-out 1-8, single-child levels allowed), maybe
+/// a second grouping of the same leaves that does not nest, maybe the leaves themselves, maybe
+/// two strata crossed with everything; counts concentrated on 0, 1, 2 and around k; one or two
+/// series.
+fn generate(seed: u64, max_leaves: usize, allow_strata: bool) -> Case {
+    let mut rng = Rng(seed);
+    let k = [3, 5, 10][rng.below(3) as usize];
+    let depth = 1 + rng.below(3) as usize;
+    // Build the tree level by level: each node a list of leaves.
+    let mut nodes: Vec<Vec<usize>> = vec![vec![]]; // children of each node
+    let mut n_leaves = 0usize;
+    let mut frontier = vec![0usize];
+    for d in 0..depth {
+        let mut next = Vec::new();
+        for &node in &frontier {
+            let remaining = max_leaves.saturating_sub(n_leaves + next.len()).max(1);
+            let fan = (1 + rng.below(8) as usize).min(remaining);
+            for _ in 0..fan {
+                nodes.push(vec![]);
+                let id = nodes.len() - 1;
+                nodes[node].push(id);
+                next.push(id);
+            }
+        }
+        frontier = next;
+        if d == depth - 1 {
+            n_leaves = frontier.len();
+        }
+    }
+    // Leaves of each node.
+    let leaf_index: std::collections::HashMap<usize, u32> = frontier
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i as u32))
+        .collect();
+    fn leaves(
+        id: usize,
+        nodes: &[Vec<usize>],
+        li: &std::collections::HashMap<usize, u32>,
+        out: &mut Vec<u32>,
+    ) {
+        if nodes[id].is_empty() {
+            out.push(li[&id]);
+        }
+        for &c in &nodes[id] {
+            leaves(c, nodes, li, out);
+        }
+    }
+    let mut units: Vec<Vec<u32>> = Vec::new();
+    let publish_leaves = rng.below(2) == 0;
+    for id in 0..nodes.len() {
+        if nodes[id].is_empty() && !publish_leaves {
+            continue;
+        }
+        let mut l = Vec::new();
+        leaves(id, &nodes, &leaf_index, &mut l);
+        units.push(l);
+    }
+    if rng.below(2) == 0 {
+        // A second grouping of the same leaves (like care-office regions beside networks).
+        let g = 1 + rng.below(4) as u32;
+        let assign: Vec<u32> = (0..n_leaves).map(|_| rng.below(g as u64) as u32).collect();
+        for grp in 0..g {
+            let l: Vec<u32> = (0..n_leaves as u32)
+                .filter(|&i| assign[i as usize] == grp)
+                .collect();
+            if !l.is_empty() {
+                units.push(l);
+            }
+        }
+    }
+    let strata = if allow_strata && rng.below(3) == 0 {
+        2
+    } else {
+        1
+    };
+    let n = n_leaves * strata;
+    let mut rows = Vec::new();
+    for u in &units {
+        if strata == 1 {
+            rows.push(u.clone());
+        } else {
+            rows.push(u.iter().flat_map(|&l| [l * 2, l * 2 + 1]).collect());
+            rows.push(u.iter().map(|&l| l * 2).collect());
+            rows.push(u.iter().map(|&l| l * 2 + 1).collect());
+        }
+    }
+    let n_series = 1 + rng.below(2) as usize;
+    let value = |rng: &mut Rng| -> i64 {
+        match rng.below(10) {
+            0..=2 => 0,
+            3 | 4 => 1,
+            5 => 2,
+            6 | 7 => k - 1 + rng.below(3) as i64,
+            _ => rng.below(3 * k as u64) as i64,
+        }
+    };
+    let series = (0..n_series)
+        .map(|_| (0..n).map(|_| value(&mut rng)).collect())
+        .collect();
+    Case { n, rows, series, k }
+}
+
+fn run_case(case: &Case, brute: bool) -> Result<(), TestCaseError> {
+    let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
+    let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
+    let policy = policy(case.k);
+    let p = protect(
+        &system,
+        &series,
+        &vec![false; system.n_cells()],
+        &policy,
+        None,
+    )
+    .map_err(|e| TestCaseError::fail(format!("protect failed: {e}")))?;
+    let a = audit(&system, &series, &p.statuses, &policy).unwrap();
+    prop_assert!(a.passed(), "audit: {:?}", a.first_failure());
+    if let Err(e) = oracles(&system, &series, &p.statuses, &policy, brute) {
+        return Err(TestCaseError::fail(e));
+    }
+    // Mutation check: publish one secondary cell at a time (at most four per case, spread
+    // over the secondary cells, to keep the suite fast in debug builds).
+    let rows = rows_of(&system);
+    let secondary: Vec<usize> = (0..system.n_cells())
+        .filter(|&c| p.statuses[c] == Status::Secondary)
+        .collect();
+    let step = secondary.len().div_ceil(4).max(1);
+    for q in secondary.iter().copied().step_by(step) {
+        let mut mutated = p.statuses.clone();
+        mutated[q] = Status::Published;
+        let oracle = oracles_with(&system, &series, &mutated, &policy, brute, false);
+        let audited = audit(&system, &series, &mutated, &policy).unwrap();
+        // The audit and the oracles agree (the sums-of-small-cells rule is the audit's alone).
+        if audited.small_sums.is_empty() {
+            prop_assert_eq!(
+                oracle.is_err(),
+                !audited.passed(),
+                "cell {}: {:?}",
+                q,
+                oracle
+            );
+        }
+        if p.rounds == 1 {
+            // Stage 1 alone decided: every secondary cell is needed for exactness.
+            let published: Vec<Vec<u32>> = (0..rows.len())
+                .filter(|&c| !mutated[c].is_hidden())
+                .map(|c| rows[c].clone())
+                .collect();
+            let caught = (0..rows.len())
+                .filter(|&c| matches!(p.statuses[c], Status::Primary(_)))
+                .any(|c| in_span(case.n, &published, &rows[c]));
+            prop_assert!(caught, "publishing secondary cell {} reveals nothing", q);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn protected_output_passes_every_oracle(seed in any::<u64>()) {
+        let case = generate(seed, 14, true);
+        run_case(&case, false)?;
+    }
+
+    #[test]
+    fn tiny_systems_pass_brute_force(seed in any::<u64>()) {
+        let case = generate(seed, 5, false);
+        run_case(&case, true)?;
+    }
+
+    #[test]
+    fn permuting_cells_gives_the_same_statuses(seed in any::<u64>(), perm_seed in any::<u64>()) {
+        let case = generate(seed, 20, true);
+        let policy = policy(case.k);
+        let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
+        let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
+        let p = protect(&system, &series, &vec![false; system.n_cells()], &policy, None).unwrap();
+        // Permute inner cells and rows; the original index is the stable key.
+        let mut rng = Rng(perm_seed);
+        let shuffle = |len: usize, rng: &mut Rng| {
+            let mut v: Vec<usize> = (0..len).collect();
+            for i in (1..len).rev() {
+                v.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            v
+        };
+        let inner_perm = shuffle(case.n, &mut rng); // new position of inner cell i
+        let row_order = shuffle(case.rows.len(), &mut rng); // new row j is old row row_order[j]
+        let rows: Vec<Vec<u32>> = row_order
+            .iter()
+            .map(|&r| case.rows[r].iter().map(|&i| inner_perm[i as usize] as u32).collect())
+            .collect();
+        let mut new_series = vec![vec![0; case.n]; case.series.len()];
+        for (s, values) in case.series.iter().enumerate() {
+            for i in 0..case.n {
+                new_series[s][inner_perm[i]] = values[i];
+            }
+        }
+        let keys = row_order.iter().map(|&r| r as u64).collect();
+        let permuted = LinearSystem::new(case.n, rows).unwrap().with_keys(keys).unwrap();
+        let ns: Vec<&[i64]> = new_series.iter().map(Vec::as_slice).collect();
+        let q = protect(&permuted, &ns, &vec![false; permuted.n_cells()], &policy, None).unwrap();
+        for (j, &r) in row_order.iter().enumerate() {
+            prop_assert_eq!(q.statuses[j], p.statuses[r]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Performance smoke test: a reduced national system.
+// ---------------------------------------------------------------------------------------------
+
+/// `municipalities` leaves in three region levels that do not nest (networks, care-office
+/// regions, provinces) plus the nation, crossed with sex x age group (all, sex, age, sex x age).
+pub fn national(
+    municipalities: usize,
+    networks: usize,
+    regions: usize,
+    provinces: usize,
+    seed: u64,
+) -> (LinearSystem, Vec<i64>, Vec<i64>) {
+    let (sexes, ages) = (2usize, 3usize);
+    let cell = |m: usize, s: usize, a: usize| (m * sexes * ages + s * ages + a) as u32;
+    let mut rng = Rng(seed);
+    let levels: Vec<Vec<Vec<usize>>> = [1, networks, regions, provinces]
+        .iter()
+        .enumerate()
+        .map(|(li, &g)| {
+            let mut units = vec![Vec::new(); g];
+            for m in 0..municipalities {
+                // Contiguous blocks for networks and provinces, a shifted assignment for regions.
+                let u = if li == 2 {
+                    (m * g / municipalities + m % 2) % g
+                } else {
+                    m * g / municipalities
+                };
+                units[u].push(m);
+            }
+            units.retain(|u| !u.is_empty());
+            units
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for level in &levels {
+        for unit in level {
+            let sel = |sf: Option<usize>, af: Option<usize>| -> Vec<u32> {
+                let mut v = Vec::new();
+                for &m in unit {
+                    for s in 0..sexes {
+                        for a in 0..ages {
+                            if sf.is_none_or(|x| x == s) && af.is_none_or(|x| x == a) {
+                                v.push(cell(m, s, a));
+                            }
+                        }
+                    }
+                }
+                v
+            };
+            rows.push(sel(None, None));
+            for s in 0..sexes {
+                rows.push(sel(Some(s), None));
+            }
+            for a in 0..ages {
+                rows.push(sel(None, Some(a)));
+            }
+            for s in 0..sexes {
+                for a in 0..ages {
+                    rows.push(sel(Some(s), Some(a)));
+                }
+            }
+        }
+    }
+    let n = municipalities * sexes * ages;
+    // Small counts, so that many cells at the finer levels are primary.
+    let den: Vec<i64> = (0..n).map(|_| rng.below(9) as i64).collect();
+    let num: Vec<i64> = den
+        .iter()
+        .map(|&d| (d as u64 * (20 + rng.below(40)) / 100) as i64)
+        .collect();
+    (LinearSystem::new(n, rows).unwrap(), num, den)
+}
+
+#[test]
+fn performance_smoke_reduced_national_system() {
+    let (system, num, den) = national(24, 6, 5, 3, 7);
+    let policy = Policy::default();
+    let start = Instant::now();
+    let p = protect(
+        &system,
+        &[&num, &den],
+        &vec![false; system.n_cells()],
+        &policy,
+        None,
+    )
+    .unwrap();
+    let protect_time = start.elapsed();
+    let start = Instant::now();
+    let a = audit(&system, &[&num, &den], &p.statuses, &policy).unwrap();
+    let audit_time = start.elapsed();
+    assert!(a.passed(), "{:?}", a.first_failure());
+    assert!(p.hidden() > 0);
+    let primary = p
+        .statuses
+        .iter()
+        .filter(|s| matches!(s, Status::Primary(_)))
+        .count();
+    eprintln!(
+        "reduced national system: {} inner cells, {} published cells, {} primary, {} secondary, \
+         {} rounds; protect {:?}, audit {:?} (debug build)",
+        system.n_inner(),
+        system.n_cells(),
+        primary,
+        p.hidden() - primary,
+        p.rounds,
+        protect_time,
+        audit_time
+    );
+}
