@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use crate::def::{
-    CodeSystem, Direction, DonabedianType, StandardPopulationDef as StandardPopulation,
-    Stratifier, TableRole, Timing, UnitDef as Unit, UnitOfAnalysis,
+    CodeSystem, Direction, DonabedianType, StandardPopulationDef as StandardPopulation, Stratifier,
+    TableRole, Timing, UnitDef as Unit, UnitOfAnalysis,
 };
 
 /// The derived person attribute "age at death in whole years".
