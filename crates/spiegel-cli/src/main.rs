@@ -361,6 +361,32 @@ fn run(args: RunArgs) -> CliResult {
     Ok(())
 }
 
+type Floats = spiegel::arrow::array::PrimitiveArray<Float64Type>;
+
+/// The interval at the first confidence level of a results table: the label
+/// of its first `ci<label>_lower` column and its lower and upper columns.
+fn first_interval(
+    r: &spiegel::arrow::array::RecordBatch,
+) -> (String, Option<Floats>, Option<Floats>) {
+    let schema = r.schema();
+    let lower = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .find(|n| n.starts_with("ci") && n.ends_with("_lower"))
+        .unwrap_or_default();
+    let column = |n: &str| {
+        r.column_by_name(n)
+            .map(|a| a.as_primitive::<Float64Type>().clone())
+    };
+    let label = lower
+        .trim_start_matches("ci")
+        .trim_end_matches("_lower")
+        .to_string();
+    let upper = lower.replace("_lower", "_upper");
+    (label, column(&lower), column(&upper))
+}
+
 /// The national value of every indicator, as a readable table.
 fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
     let r = &output.results;
@@ -375,24 +401,7 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
     let den = col("denominator").as_primitive::<Int64Type>();
     let value = col("value").as_primitive::<Float64Type>();
     let status = col("status").as_string::<i32>();
-    // The interval at the first confidence level: the first `ci*_lower` column.
-    let schema = r.schema();
-    let ci_name = schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .find(|n| n.starts_with("ci") && n.ends_with("_lower"))
-        .unwrap_or_default();
-    let ci_label = ci_name
-        .trim_start_matches("ci")
-        .trim_end_matches("_lower")
-        .to_string();
-    let ci_lower = r
-        .column_by_name(&ci_name)
-        .map(|a| a.as_primitive::<Float64Type>().clone());
-    let ci_upper = r
-        .column_by_name(&ci_name.replace("_lower", "_upper"))
-        .map(|a| a.as_primitive::<Float64Type>().clone());
+    let (ci_label, ci_lower, ci_upper) = first_interval(r);
     let mut out = String::new();
     let mut quality: Vec<_> = output
         .quality
@@ -472,13 +481,7 @@ fn detail(indicator: &str, output: &RunOutput) -> String {
         r.column_by_name(n)
             .map(|a| a.as_primitive::<Float64Type>().clone())
     };
-    let schema = r.schema();
-    let ci = schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .find(|n| n.starts_with("ci") && n.ends_with("_lower"))
-        .unwrap_or_default();
+    let (_, lo, hi) = first_interval(r);
     let (Some(id), Some(period), Some(level), Some(region), Some(sex), Some(age), Some(diag)) = (
         s("indicator_id"),
         s("period"),
@@ -490,12 +493,7 @@ fn detail(indicator: &str, output: &RunOutput) -> String {
     ) else {
         return String::new();
     };
-    let (value, lo, hi, national) = (
-        f("value"),
-        f(&ci),
-        f(&ci.replace("_lower", "_upper")),
-        f("national_value"),
-    );
+    let (value, national) = (f("value"), f("national_value"));
     let (comparison, status) = (s("comparison"), s("status"));
     let num = |a: &Option<spiegel::arrow::array::PrimitiveArray<Float64Type>>, i: usize| match a {
         Some(a) if a.is_valid(i) => format!("{:.4}", a.value(i)),

@@ -447,13 +447,18 @@ impl CellMap {
         }
     }
 
-    /// Sums a series over each published cell.
-    pub fn sum(&self, series: &Series) -> Vec<Counts> {
-        let dense: Vec<Counts> = self
-            .keys
+    /// A series' counts for each finest cell of this map, in `keys` order
+    /// (zero where the series has no such cell).
+    pub fn dense(&self, series: &Series) -> Vec<Counts> {
+        self.keys
             .iter()
             .map(|k| series.cells.get(k).copied().unwrap_or_default())
-            .collect();
+            .collect()
+    }
+
+    /// Sums a series over each published cell.
+    pub fn sum(&self, series: &Series) -> Vec<Counts> {
+        let dense = self.dense(series);
         self.members
             .iter()
             .map(|m| {

@@ -583,11 +583,7 @@ fn standardise(
         .iter()
         .flat_map(|g| ["female", "male"].map(|s| (g.label.clone(), s.to_string())))
         .collect();
-    let dense: Vec<Counts> = map
-        .keys
-        .iter()
-        .map(|k| series.cells.get(k).copied().unwrap_or_default())
-        .collect();
+    let dense = map.dense(series);
     // Counts per category of each cell.
     let breakdown: Vec<Vec<Counts>> = map
         .members
