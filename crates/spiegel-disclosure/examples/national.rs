@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use spiegel_disclosure::{LinearSystem, Policy, Status, audit, primary_only, protect};
+use spiegel_disclosure::{Fixed, LinearSystem, Policy, Status, audit, primary_only, protect};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let municipalities: usize = std::env::args().nth(1).map_or(Ok(340), |a| a.parse())?;
@@ -65,13 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let naive = primary_only(&system, &series, &policy)?;
     let primary = naive.iter().filter(|s| s.is_hidden()).count();
     let start = Instant::now();
-    let p = protect(
-        &system,
-        &series,
-        &vec![false; system.n_cells()],
-        &policy,
-        None,
-    )?;
+    let p = protect(&system, &series, &Fixed::default(), &policy)?;
     let t_protect = start.elapsed();
     let start = Instant::now();
     let a = audit(&system, &series, &p.statuses, &policy)?;

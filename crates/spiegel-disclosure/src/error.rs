@@ -61,6 +61,22 @@ pub enum Error {
         /// The number of published cells.
         expected: usize,
     },
+    /// A cell index in [`crate::Fixed`] is out of range.
+    #[error("{argument} names published cell {cell}, but there are only {n_cells}")]
+    CellOutOfRange {
+        /// The argument (`forced`, `previously_published`, `hidden`, `primary`).
+        argument: &'static str,
+        /// The cell index given.
+        cell: usize,
+        /// The number of published cells.
+        n_cells: usize,
+    },
+    /// A cell is both to be hidden and to be published.
+    #[error("published cell {cell} is marked both hidden and forced (or previously published)")]
+    ConflictingFlags {
+        /// The cell.
+        cell: usize,
+    },
     /// The policy is unusable (threshold below 1, negative interval width).
     #[error("invalid policy: {reason}")]
     InvalidPolicy {

@@ -17,13 +17,13 @@
 //! [`release`] runs both and refuses what the audit rejects. See `docs/disclosure.md`.
 //!
 //! ```
-//! use spiegel_disclosure::{LinearSystem, Policy, Status, audit, protect};
+//! use spiegel_disclosure::{Fixed, LinearSystem, Policy, Status, audit, protect};
 //!
 //! // Three regions (inner cells 0, 1, 2) and the nation (cell 3) = their sum.
 //! let system = LinearSystem::new(3, vec![vec![0], vec![1], vec![2], vec![0, 1, 2]])?;
 //! let deaths: &[i64] = &[4, 30, 25];
 //! let policy = Policy::default(); // k = 10
-//! let p = protect(&system, &[deaths], &[false; 4], &policy, None)?;
+//! let p = protect(&system, &[deaths], &Fixed::default(), &policy)?;
 //! assert!(matches!(p.statuses[0], Status::Primary(_)));
 //! // Region 0 alone would be the nation minus regions 1 and 2: one more cell is hidden.
 //! assert_eq!(p.statuses.iter().filter(|s| **s == Status::Secondary).count(), 1);
@@ -257,6 +257,58 @@ pub enum PrimaryReason {
     Manual,
 }
 
+/// What the caller decides about cells, beyond the policy's own rules (all lists of published
+/// cell indices; empty by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fixed {
+    /// Cells that must be published (policy `forced`, e.g. the national totals). If that gives
+    /// a sensitive cell away, [`protect`] fails with an error naming it.
+    pub forced: Vec<usize>,
+    /// Cells an earlier release already published with these same values: public knowledge,
+    /// published again, never counted as protection.
+    pub previously_published: Vec<usize>,
+    /// Cells that must be hidden without being sensitive themselves (hidden in another table
+    /// that shares these counts); their status is `Secondary`.
+    pub hidden: Vec<usize>,
+    /// Cells sensitive by a rule outside the policy's threshold (dominance, a manual decision).
+    pub primary: Vec<(usize, PrimaryReason)>,
+}
+
+type Flags = (Vec<bool>, Vec<bool>, Vec<bool>, Vec<Option<PrimaryReason>>);
+
+impl Fixed {
+    fn flags(&self, n: usize) -> Result<Flags> {
+        let check = |argument: &'static str, c: usize| {
+            if c >= n {
+                Err(Error::CellOutOfRange {
+                    argument,
+                    cell: c,
+                    n_cells: n,
+                })
+            } else {
+                Ok(c)
+            }
+        };
+        let mut forced = vec![false; n];
+        for &c in &self.forced {
+            forced[check("forced", c)?] = true;
+        }
+        let mut previous = vec![false; n];
+        for &c in &self.previously_published {
+            previous[check("previously_published", c)?] = true;
+        }
+        let mut hidden = vec![false; n];
+        for &c in &self.hidden {
+            hidden[check("hidden", c)?] = true;
+        }
+        let mut primary = vec![None; n];
+        for &(c, r) in &self.primary {
+            primary[check("primary", c)?] = Some(r);
+        }
+        Ok((forced, previous, hidden, primary))
+    }
+}
+
 /// The status of a published cell (all series of a cell share it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -329,12 +381,12 @@ type Passing = std::collections::HashMap<(usize, usize), AuditRecord>;
 /// The result is deterministic: it depends on the cells' sizes, values and indices only.
 ///
 /// ```
-/// use spiegel_disclosure::{LinearSystem, Policy, Status, protect};
+/// use spiegel_disclosure::{Fixed, LinearSystem, Policy, Status, protect};
 /// // Two regions and the nation; region 0 has 3 deaths.
 /// let system = LinearSystem::new(2, vec![vec![0], vec![1], vec![0, 1]])?;
 /// let policy = Policy::default();
-/// let forced = [false, false, true]; // always publish the nation
-/// let p = protect(&system, &[&[3, 40]], &forced, &policy, None)?;
+/// let forced = Fixed { forced: vec![2], ..Fixed::default() }; // always publish the nation
+/// let p = protect(&system, &[&[3, 40]], &forced, &policy)?;
 /// assert_eq!(p.statuses[1], Status::Secondary);
 /// assert_eq!(p.statuses[2], Status::Forced);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -342,25 +394,25 @@ type Passing = std::collections::HashMap<(usize, usize), AuditRecord>;
 pub fn protect(
     system: &LinearSystem,
     series: &[&[i64]],
-    forced: &[bool],
+    fixed: &Fixed,
     policy: &Policy,
-    previously_published: Option<&[bool]>,
 ) -> Result<Protection> {
     system.validate_series(series)?;
     policy.validate()?;
-    system.check_cells("forced", forced)?;
     let n = system.n_cells();
-    let previous = match previously_published {
-        Some(p) => {
-            system.check_cells("previously_published", p)?;
-            p.to_vec()
-        }
-        None => vec![false; n],
-    };
+    let (forced, previous, also_hidden, extra_primary) = fixed.flags(n)?;
     let values: Vec<Vec<i64>> = series.iter().map(|s| system.cell_values(s)).collect();
     let reasons: Vec<Option<PrimaryReason>> = (0..n)
-        .map(|c| policy.primary(&values.iter().map(|v| v[c]).collect::<Vec<_>>()))
+        .map(|c| {
+            extra_primary[c]
+                .or_else(|| policy.primary(&values.iter().map(|v| v[c]).collect::<Vec<_>>()))
+        })
         .collect();
+    for c in 0..n {
+        if also_hidden[c] && (forced[c] || previous[c]) {
+            return Err(Error::ConflictingFlags { cell: c });
+        }
+    }
     let public_fixed: Vec<bool> = (0..n).map(|c| forced[c] || previous[c]).collect();
     for c in 0..n {
         if let (true, Some(r)) = (public_fixed[c], reasons[c]) {
@@ -375,7 +427,9 @@ pub fn protect(
     let order = publication_order(system, &values, &reasons, &public_fixed);
     let width = policy.required_width();
 
-    let mut hidden_fixed: Vec<bool> = reasons.iter().map(Option::is_some).collect();
+    let mut hidden_fixed: Vec<bool> = (0..n)
+        .map(|c| reasons[c].is_some() || also_hidden[c])
+        .collect();
     let mut rounds = 0;
     // Passing intervals of the previous round: they stay valid while the hidden set only grows
     // (fewer published equations can only widen an attacker interval).
@@ -501,20 +555,19 @@ pub fn protect(
 /// [`Error::AuditFailed`] otherwise (fail closed).
 ///
 /// ```
-/// use spiegel_disclosure::{LinearSystem, Policy, release};
+/// use spiegel_disclosure::{Fixed, LinearSystem, Policy, release};
 /// let system = LinearSystem::new(2, vec![vec![0], vec![1], vec![0, 1]])?;
-/// let p = release(&system, &[&[3, 40]], &[false; 3], &Policy::default(), None)?;
+/// let p = release(&system, &[&[3, 40]], &Fixed::default(), &Policy::default())?;
 /// assert_eq!(p.hidden(), 2); // region 0 (primary) and region 1 (secondary)
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn release(
     system: &LinearSystem,
     series: &[&[i64]],
-    forced: &[bool],
+    fixed: &Fixed,
     policy: &Policy,
-    previously_published: Option<&[bool]>,
 ) -> Result<Protection> {
-    let p = protect(system, series, forced, policy, previously_published)?;
+    let p = protect(system, series, fixed, policy)?;
     let a = audit(system, series, &p.statuses, policy)?;
     if let Some(first) = a.first_failure() {
         return Err(Error::AuditFailed {

@@ -9,7 +9,8 @@ use std::time::Instant;
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use proptest::prelude::*;
 use spiegel_disclosure::{
-    Error, LinearSystem, Policy, PrimaryReason, Status, audit, primary_only, protect, release,
+    Error, Fixed, LinearSystem, Policy, PrimaryReason, Status, audit, primary_only, protect,
+    release,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -457,7 +458,7 @@ fn hidden_zero_gives_no_protection() {
         (rec.derivable, rec.lower, rec.upper, rec.pass),
         (false, 0, Some(3), false)
     );
-    let p = protect(&system, &[&inner], &[false; 4], &policy(10), None).unwrap();
+    let p = protect(&system, &[&inner], &Fixed::default(), &policy(10)).unwrap();
     assert_eq!(
         p.statuses[1],
         Status::Published,
@@ -484,7 +485,7 @@ fn two_ones_protecting_each_other() {
     assert_eq!(a.small_sums.len(), 1);
     assert_eq!((a.small_sums[0].a, a.small_sums[0].b), (0, 1));
     assert!(a.records.iter().all(|r| r.upper == Some(2) && !r.pass));
-    let p = protect(&system, &[&inner], &[false; 4], &policy(10), None).unwrap();
+    let p = protect(&system, &[&inner], &Fixed::default(), &policy(10)).unwrap();
     assert!(
         audit(&system, &[&inner], &p.statuses, &policy(10))
             .unwrap()
@@ -498,7 +499,7 @@ fn two_ones_protecting_each_other() {
     };
     let a = audit(&system, &[&inner], &naive, &narrow).unwrap();
     assert!(a.records.iter().all(|r| r.pass) && !a.passed());
-    let p = protect(&system, &[&inner], &[false; 4], &narrow, None).unwrap();
+    let p = protect(&system, &[&inner], &Fixed::default(), &narrow).unwrap();
     assert!(
         audit(&system, &[&inner], &p.statuses, &narrow)
             .unwrap()
@@ -521,7 +522,7 @@ fn threshold_only_is_unsafe_on_a_hierarchy() {
     assert!(a.records[0].derivable);
     assert!(named_attack(&published_rows(&system, &naive), &[0]));
     assert!(oracles(&system, &[&inner], &naive, &policy(10), true).is_err());
-    let p = release(&system, &[&inner], &[false; 7], &policy(10), None).unwrap();
+    let p = release(&system, &[&inner], &Fixed::default(), &policy(10)).unwrap();
     oracles(&system, &[&inner], &p.statuses, &policy(10), true).unwrap();
     assert_eq!(p.statuses[6], Status::Published, "the nation is kept");
 }
@@ -530,16 +531,26 @@ fn threshold_only_is_unsafe_on_a_hierarchy() {
 fn forcing_that_gives_a_cell_away_is_an_error_naming_it() {
     let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
     let inner = [4, 25, 30];
-    let forced = [false, true, true, true];
-    let err = protect(&system, &[&inner], &forced, &policy(10), None).unwrap_err();
+    let err = protect(
+        &system,
+        &[&inner],
+        &Fixed {
+            forced: vec![1, 2, 3],
+            ..Fixed::default()
+        },
+        &policy(10),
+    )
+    .unwrap_err();
     assert_eq!(err, Error::ForcedDisclosure { cell: 0 });
     assert!(err.to_string().contains("primary cell 0"));
     let err = protect(
         &system,
         &[&inner],
-        &[true, false, false, false],
+        &Fixed {
+            forced: vec![0],
+            ..Fixed::default()
+        },
         &policy(10),
-        None,
     )
     .unwrap_err();
     assert!(matches!(err, Error::ForcedPrimary { cell: 0, .. }));
@@ -547,9 +558,11 @@ fn forcing_that_gives_a_cell_away_is_an_error_naming_it() {
     let p = protect(
         &system,
         &[&inner],
-        &[false, false, false, true],
+        &Fixed {
+            forced: vec![3],
+            ..Fixed::default()
+        },
         &policy(10),
-        None,
     )
     .unwrap();
     assert_eq!(p.statuses[3], Status::Forced);
@@ -559,11 +572,14 @@ fn forcing_that_gives_a_cell_away_is_an_error_naming_it() {
 fn previously_published_cells_count_as_public() {
     let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
     let inner = [4, 40, 50];
-    let p = protect(&system, &[&inner], &[false; 4], &policy(10), None).unwrap();
+    let p = protect(&system, &[&inner], &Fixed::default(), &policy(10)).unwrap();
     assert_eq!(p.statuses[1], Status::Secondary);
     // An earlier release published region 1: it cannot protect region 0 any more.
-    let earlier = [false, true, false, false];
-    let p = protect(&system, &[&inner], &[false; 4], &policy(10), Some(&earlier)).unwrap();
+    let earlier = Fixed {
+        previously_published: vec![1],
+        ..Fixed::default()
+    };
+    let p = protect(&system, &[&inner], &earlier, &policy(10)).unwrap();
     assert_eq!(p.statuses[1], Status::Published);
     assert_eq!(p.statuses[2], Status::Secondary);
     oracles(&system, &[&inner], &p.statuses, &policy(10), true).unwrap();
@@ -571,9 +587,11 @@ fn previously_published_cells_count_as_public() {
     let err = protect(
         &system,
         &[&inner],
-        &[false; 4],
+        &Fixed {
+            previously_published: vec![1, 2, 3],
+            ..Fixed::default()
+        },
         &policy(10),
-        Some(&[false, true, true, true]),
     )
     .unwrap_err();
     assert_eq!(err, Error::ForcedDisclosure { cell: 0 });
@@ -585,7 +603,7 @@ fn two_series_share_one_status() {
     let system = sys(4, &[&[0], &[1], &[2], &[3], &[0, 1, 2, 3]]);
     let num = [3, 20, 15, 30];
     let den = [40, 50, 6, 60];
-    let p = release(&system, &[&num, &den], &[false; 5], &policy(10), None).unwrap();
+    let p = release(&system, &[&num, &den], &Fixed::default(), &policy(10)).unwrap();
     assert!(matches!(
         p.statuses[0],
         Status::Primary(PrimaryReason::BelowThreshold { series: 0 })
@@ -605,20 +623,28 @@ fn invalid_input_is_reported() {
     );
     let system = sys(2, &[&[0], &[0, 1]]);
     assert!(matches!(
-        protect(&system, &[&[1]], &[false; 2], &policy(10), None),
+        protect(&system, &[&[1]], &Fixed::default(), &policy(10)),
         Err(Error::SeriesLength { .. })
     ));
     assert!(matches!(
-        protect(&system, &[&[1, -1]], &[false; 2], &policy(10), None),
+        protect(&system, &[&[1, -1]], &Fixed::default(), &policy(10)),
         Err(Error::NegativeCount { .. })
     ));
     assert!(matches!(
-        protect(&system, &[], &[false; 2], &policy(10), None),
+        protect(&system, &[], &Fixed::default(), &policy(10)),
         Err(Error::NoSeries)
     ));
     assert!(matches!(
-        protect(&system, &[&[1, 1]], &[false], &policy(10), None),
-        Err(Error::CellArgumentLength { .. })
+        protect(
+            &system,
+            &[&[1, 1]],
+            &Fixed {
+                forced: vec![2],
+                ..Fixed::default()
+            },
+            &policy(10)
+        ),
+        Err(Error::CellOutOfRange { .. })
     ));
 }
 
@@ -756,14 +782,8 @@ fn run_case(case: &Case, brute: bool) -> Result<(), TestCaseError> {
     let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
     let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
     let policy = policy(case.k);
-    let p = protect(
-        &system,
-        &series,
-        &vec![false; system.n_cells()],
-        &policy,
-        None,
-    )
-    .map_err(|e| TestCaseError::fail(format!("protect failed: {e}")))?;
+    let p = protect(&system, &series, &Fixed::default(), &policy)
+        .map_err(|e| TestCaseError::fail(format!("protect failed: {e}")))?;
     let a = audit(&system, &series, &p.statuses, &policy).unwrap();
     prop_assert!(a.passed(), "audit: {:?}", a.first_failure());
     if let Err(e) = oracles(&system, &series, &p.statuses, &policy, brute) {
@@ -827,7 +847,7 @@ proptest! {
         let policy = policy(case.k);
         let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
         let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
-        let p = protect(&system, &series, &vec![false; system.n_cells()], &policy, None).unwrap();
+        let p = protect(&system, &series, &Fixed::default(), &policy).unwrap();
         // Permute inner cells and rows; the original index is the stable key.
         let mut rng = Rng(perm_seed);
         let shuffle = |len: usize, rng: &mut Rng| {
@@ -852,7 +872,7 @@ proptest! {
         let keys = row_order.iter().map(|&r| r as u64).collect();
         let permuted = LinearSystem::new(case.n, rows).unwrap().with_keys(keys).unwrap();
         let ns: Vec<&[i64]> = new_series.iter().map(Vec::as_slice).collect();
-        let q = protect(&permuted, &ns, &vec![false; permuted.n_cells()], &policy, None).unwrap();
+        let q = protect(&permuted, &ns, &Fixed::default(), &policy).unwrap();
         for (j, &r) in row_order.iter().enumerate() {
             prop_assert_eq!(q.statuses[j], p.statuses[r]);
         }
@@ -938,14 +958,7 @@ fn performance_smoke_reduced_national_system() {
     let (system, num, den) = national(24, 6, 5, 3, 7);
     let policy = Policy::default();
     let start = Instant::now();
-    let p = protect(
-        &system,
-        &[&num, &den],
-        &vec![false; system.n_cells()],
-        &policy,
-        None,
-    )
-    .unwrap();
+    let p = protect(&system, &[&num, &den], &Fixed::default(), &policy).unwrap();
     let protect_time = start.elapsed();
     let start = Instant::now();
     let a = audit(&system, &[&num, &den], &p.statuses, &policy).unwrap();
