@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
 use crate::error::{Error, Result};
-use crate::{LinearSystem, Policy, Status};
+use crate::{Certificate, LinearSystem, Policy, Status, Witness};
 
 /// The attacker's view of one hidden cell in one series.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,8 @@ pub struct Audit {
     pub exposed: Vec<usize>,
     /// Pairs of hidden sensitive cells with a small derivable sum.
     pub small_sums: Vec<PairRecord>,
+    /// Witnesses of the certificate that failed the exact check (ignored; the LPs decide).
+    pub invalid_witnesses: usize,
 }
 
 impl Audit {
@@ -93,13 +95,16 @@ impl Audit {
     }
 }
 
-/// Verifies a release from its statuses and counts alone.
+/// Verifies a release from its statuses and counts alone, computing every attacker interval
+/// with its own LPs (exact, but one LP pair per hidden cell over its whole block: use
+/// [`audit_with`] and the certificate of [`crate::protect`] for large systems).
 ///
 /// Every cell that the policy finds sensitive (and every cell with status `Primary`) must be
-/// hidden, must not be a linear combination
-/// of the published (`Published`, `Forced`) cells, and must have, in each series, an attacker
-/// interval at least [`Policy::required_width`] wide; two disjoint hidden sensitive cells must
-/// not have a derivable sum in `1..k-1`.
+/// hidden, must not be a linear combination of the published (`Published`, `Forced`) cells,
+/// and must have, in each sensitive series, an attacker interval at least
+/// [`Policy::required_width`] wide (reaching k if [`Policy::interval_contains_threshold`]),
+/// also for an attacker who knows every hidden single-unit cell ([`Policy::singletons`]); two
+/// disjoint hidden sensitive cells must not have a derivable sum in `1..k-1`.
 ///
 /// ```
 /// use spiegel_disclosure::{LinearSystem, Policy, Status, audit, primary_only};
@@ -118,6 +123,31 @@ pub fn audit(
     statuses: &[Status],
     policy: &Policy,
 ) -> Result<Audit> {
+    audit_with(system, series, statuses, policy, &Certificate::default())
+}
+
+/// [`audit`] that first checks the witness tables of a certificate: each is verified exactly
+/// (non-negative, every published value reproduced, integer arithmetic), and the range of a
+/// hidden cell over the valid witnesses is a proven part of its attacker interval. Only a
+/// sensitive cell the certificate does not prove wide enough gets the exact LPs.
+///
+/// ```
+/// use spiegel_disclosure::{Fixed, LinearSystem, Policy, audit_with, protect};
+/// let system = LinearSystem::new(3, vec![vec![0], vec![1], vec![2], vec![0, 1, 2]])?;
+/// let counts: &[i64] = &[4, 30, 25];
+/// let p = protect(&system, &[counts], &Fixed::default(), &Policy::default())?;
+/// let a = audit_with(&system, &[counts], &p.statuses, &Policy::default(), &p.certificate)?;
+/// assert!(a.passed());
+/// assert_eq!(a.invalid_witnesses, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn audit_with(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    statuses: &[Status],
+    policy: &Policy,
+    certificate: &Certificate,
+) -> Result<Audit> {
     system.validate_series(series)?;
     system.check_cells("statuses", statuses)?;
     policy.validate()?;
@@ -127,73 +157,182 @@ pub fn audit(
     let rows: Vec<&[u32]> = (0..n).map(|c| system.cell(c)).collect();
     let cell_value =
         |s: usize, c: usize| -> i64 { rows[c].iter().map(|&i| series[s][i as usize]).sum() };
-    let sensitive: Vec<usize> = (0..n)
-        .filter(|&c| {
+    let values: Vec<Vec<i64>> = (0..series.len())
+        .map(|s| (0..n).map(|c| cell_value(s, c)).collect())
+        .collect();
+    let hidden: Vec<bool> = statuses.iter().map(|s| s.is_hidden()).collect();
+    // Sensitive cells; each is protected in every series (a small denominator with a
+    // recomputed numerator discloses an attribute of everyone in the cell).
+    let is_sensitive: Vec<bool> = (0..n)
+        .map(|c| {
             matches!(statuses[c], Status::Primary(_))
                 || (0..series.len()).any(|s| {
-                    let v = cell_value(s, c);
+                    let v = values[s][c];
                     (1..k).contains(&v) || (v == 0 && policy.protect_zeros)
                 })
         })
         .collect();
-    let published: Vec<usize> = (0..n).filter(|&c| !statuses[c].is_hidden()).collect();
-    let mut echelon = Echelon::default();
-    for &c in &published {
-        echelon.insert(rows[c], c)?;
-    }
-    let attacker = Attacker::new(system.n_inner(), &rows, &published);
-
-    let mut records = Vec::new();
-    let mut exposed = Vec::new();
-    let mut is_sensitive = vec![false; n];
-    for &c in &sensitive {
-        is_sensitive[c] = true;
-        if !statuses[c].is_hidden() {
-            exposed.push(c);
+    let exposed: Vec<usize> = (0..n).filter(|&c| is_sensitive[c] && !hidden[c]).collect();
+    let mut published_of: Vec<Vec<u32>> = vec![Vec::new(); system.n_inner()];
+    let mut hidden_of: Vec<Vec<u32>> = vec![Vec::new(); system.n_inner()];
+    for c in 0..n {
+        for &i in rows[c] {
+            if hidden[c] {
+                hidden_of[i as usize].push(c as u32);
+            } else {
+                published_of[i as usize].push(c as u32);
+            }
         }
     }
-    let hidden_cells = (0..n).filter(|&c| statuses[c].is_hidden());
-    let (mut first, mut rest): (Vec<usize>, Vec<usize>) =
-        hidden_cells.partition(|&c| is_sensitive[c]);
+    let known = |s: usize, c: usize| policy.singletons && hidden[c] && values[s][c] == 1;
+
+    // The witnesses: checked exactly, then the range of every hidden cell over them.
+    // bounds[s][c] = (min, max) as (numerator, denominator) pairs.
+    type Ratio = (i128, i128);
+    let less = |a: Ratio, b: Ratio| a.0 * b.1 < b.0 * a.1;
+    let mut bounds: Vec<HashMap<usize, (Ratio, Ratio)>> = vec![HashMap::new(); series.len()];
+    let mut invalid_witnesses = 0;
+    let mut moved_pairs: Vec<Vec<HashMap<u32, i128>>> = vec![Vec::new(); series.len()];
+    for w in &certificate.witnesses {
+        let Some(changes) = check_witness(w, series, &published_of, &hidden_of, system.n_inner())
+        else {
+            invalid_witnesses += 1;
+            continue;
+        };
+        let s = w.series;
+        let d = w.denominator as i128;
+        let changed_known: Vec<u32> = changes
+            .iter()
+            .filter(|&(&c, &x)| x != 0 && known(s, c as usize))
+            .map(|(&c, _)| c)
+            .collect();
+        if changed_known.len() > 1 {
+            continue;
+        }
+        for (&c, &x) in &changes {
+            if x == 0 || changed_known.iter().any(|&q| q != c) {
+                continue;
+            }
+            let v = (values[s][c as usize] as i128 * d + x, d);
+            let truth = (values[s][c as usize] as i128, 1);
+            let e = bounds[s].entry(c as usize).or_insert((truth, truth));
+            if less(v, e.0) {
+                e.0 = v;
+            }
+            if less(e.1, v) {
+                e.1 = v;
+            }
+        }
+        if changed_known.is_empty() {
+            moved_pairs[s].push(changes);
+        }
+    }
+
+    let mut echelon: Option<Echelon> = None;
+    let published: Vec<usize> = (0..n).filter(|&c| !hidden[c]).collect();
+    let mut in_span = |inner: &[u32], cell: usize| -> Result<bool> {
+        if echelon.is_none() {
+            let mut e = Echelon::default();
+            for &c in &published {
+                e.insert(rows[c], c)?;
+            }
+            echelon = Some(e);
+        }
+        echelon.as_ref().expect("built above").in_span(inner, cell)
+    };
+    let floor = |r: Ratio| r.0.div_euclid(r.1) as i64;
+    let ceil = |r: Ratio| -((-r.0).div_euclid(r.1)) as i64;
+
+    let mut records = Vec::new();
+    let (mut first, mut rest): (Vec<usize>, Vec<usize>) = (0..n)
+        .filter(|&c| hidden[c])
+        .partition(|&c| is_sensitive[c]);
     first.append(&mut rest);
     for c in first {
-        let derivable = echelon.in_span(rows[c], c)?;
-        let required = if is_sensitive[c] { width } else { 0 };
-        for (s, values) in series.iter().enumerate() {
-            let (lower, upper) = attacker.interval(rows[c], values, c, s)?;
-            let wide = upper.is_none_or(|u| u - lower >= required);
+        for s in 0..series.len() {
+            let required = if is_sensitive[c] { width } else { 0 };
+            let truth = (values[s][c] as i128, 1);
+            let (lo, hi) = bounds[s].get(&c).copied().unwrap_or((truth, truth));
+            // Unbounded above: an inner cell that no equation of the attacker holds.
+            let free = rows[c].iter().any(|&i| {
+                published_of[i as usize].is_empty()
+                    && hidden_of[i as usize]
+                        .iter()
+                        .all(|&q| q as usize == c || !known(s, q as usize))
+            });
+            let (mut lower, mut upper) = (ceil(lo), (!free).then(|| floor(hi)));
+            let ok = |lower: i64, upper: Option<i64>| {
+                upper.is_none_or(|u| {
+                    u - lower >= required
+                        && (!policy.interval_contains_threshold || required == 0 || u >= k)
+                })
+            };
+            let mut derivable = false;
+            // Without a certificate every hidden cell gets its exact interval; with one, only
+            // the sensitive cells it does not prove.
+            let exact = certificate.witnesses.is_empty() || (required > 0 && !ok(lower, upper));
+            if exact {
+                // Not proven by the certificate: the exact LPs and the rank test.
+                let equations: Vec<usize> = (0..n)
+                    .filter(|&q| !hidden[q] || (q != c && known(s, q)))
+                    .collect();
+                let attacker = Attacker::new(system.n_inner(), &rows, &equations);
+                (lower, upper) = attacker.interval(rows[c], series[s], c, s)?;
+                derivable = required > 0 && in_span(rows[c], c)?;
+            }
             records.push(AuditRecord {
                 cell: c,
-                sensitive: is_sensitive[c],
+                sensitive: required > 0,
                 series: s,
                 lower,
                 upper,
                 required_width: required,
                 derivable,
-                pass: !is_sensitive[c] || (wide && !derivable),
+                pass: required == 0 || (ok(lower, upper) && !derivable),
             });
         }
     }
-    let hidden_sensitive: Vec<usize> = sensitive
-        .iter()
-        .copied()
-        .filter(|&c| statuses[c].is_hidden())
-        .collect();
+
+    let hidden_sensitive: Vec<usize> = (0..n).filter(|&c| is_sensitive[c] && hidden[c]).collect();
+    // Two cells whose intervals are both at least k wide cannot have a small derivable sum
+    // (each would lie in [0, sum]): the pairs need checking only otherwise.
+    let wide: HashSet<usize> = if width >= k {
+        let failing: HashSet<usize> = records.iter().filter(|r| !r.pass).map(|r| r.cell).collect();
+        hidden_sensitive
+            .iter()
+            .copied()
+            .filter(|c| !failing.contains(c))
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let mut small_sums = Vec::new();
-    for (i, &a) in hidden_sensitive.iter().enumerate() {
-        let sa: HashSet<u32> = rows[a].iter().copied().collect();
-        for &b in &hidden_sensitive[i + 1..] {
-            let Some(s) = (0..series.len())
-                .find(|&s| (1..k).contains(&(cell_value(s, a) + cell_value(s, b))))
-            else {
-                continue;
-            };
-            if rows[b].iter().any(|i| sa.contains(i)) {
-                continue;
-            }
-            let union: Vec<u32> = rows[a].iter().chain(rows[b].iter()).copied().collect();
-            if echelon.in_span(&union, a)? {
-                small_sums.push(PairRecord { a, b, series: s });
+    {
+        for (i, &a) in hidden_sensitive.iter().enumerate() {
+            let sa: HashSet<u32> = rows[a].iter().copied().collect();
+            for &b in &hidden_sensitive[i + 1..] {
+                let Some(s) =
+                    (0..series.len()).find(|&s| (1..k).contains(&(values[s][a] + values[s][b])))
+                else {
+                    continue;
+                };
+                if (wide.contains(&a) && wide.contains(&b))
+                    || rows[b].iter().any(|i| sa.contains(i))
+                {
+                    continue;
+                }
+                let moved = moved_pairs[s].iter().any(|ch| {
+                    ch.get(&(a as u32)).copied().unwrap_or(0)
+                        + ch.get(&(b as u32)).copied().unwrap_or(0)
+                        != 0
+                });
+                if moved {
+                    continue;
+                }
+                let union: Vec<u32> = rows[a].iter().chain(rows[b].iter()).copied().collect();
+                if in_span(&union, a)? {
+                    small_sums.push(PairRecord { a, b, series: s });
+                }
             }
         }
     }
@@ -201,7 +340,47 @@ pub fn audit(
         records,
         exposed,
         small_sums,
+        invalid_witnesses,
     })
+}
+
+/// Checks one witness exactly; returns the change (times its denominator) of every hidden cell
+/// it touches, or `None` when it is not a table consistent with the release.
+fn check_witness(
+    w: &Witness,
+    series: &[&[i64]],
+    published_of: &[Vec<u32>],
+    hidden_of: &[Vec<u32>],
+    n_inner: usize,
+) -> Option<HashMap<u32, i128>> {
+    let values = series.get(w.series)?;
+    if w.denominator < 1 {
+        return None;
+    }
+    let d = w.denominator as i128;
+    let mut published: HashMap<u32, i128> = HashMap::new();
+    let mut hidden: HashMap<u32, i128> = HashMap::new();
+    let mut seen = HashSet::new();
+    for &(i, x) in &w.delta {
+        let iu = i as usize;
+        if iu >= n_inner || !seen.insert(i) {
+            return None;
+        }
+        let x = x as i128;
+        if values[iu] as i128 * d + x < 0 {
+            return None;
+        }
+        for &c in &published_of[iu] {
+            *published.entry(c).or_default() += x;
+        }
+        for &c in &hidden_of[iu] {
+            *hidden.entry(c).or_default() += x;
+        }
+    }
+    if published.values().any(|&x| x != 0) {
+        return None;
+    }
+    Some(hidden)
 }
 
 /// Row echelon form: each stored row has a distinct leading column; not fully reduced.

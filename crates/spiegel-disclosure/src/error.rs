@@ -160,3 +160,14 @@ pub enum Error {
         first: String,
     },
 }
+
+impl Error {
+    /// Maps the local cell index of an error raised inside one component to the system's.
+    pub(crate) fn in_cells(self, cells: &[usize]) -> Error {
+        match self {
+            Error::Overflow { cell } => Error::Overflow { cell: cells[cell] },
+            Error::ForcedDisclosure { cell } => Error::ForcedDisclosure { cell: cells[cell] },
+            other => other,
+        }
+    }
+}

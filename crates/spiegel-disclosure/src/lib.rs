@@ -33,15 +33,14 @@
 
 #![deny(missing_docs)]
 
+mod attack;
 mod audit;
+mod component;
 mod error;
-mod interval;
 mod stage1;
 
-pub use audit::{Audit, AuditRecord, PairRecord, audit};
+pub use audit::{Audit, AuditRecord, PairRecord, audit, audit_with};
 pub use error::{Error, Result};
-
-use interval::Published;
 
 /// Inner cells and published cells: published cell `i` is the sum of inner cells `rows[i]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +182,14 @@ pub struct Policy {
     /// The most rounds of "hide one more cell, redo stage 1" before giving up with an error
     /// (default 200).
     pub max_rounds: usize,
+    /// Whether the interval of a hidden sensitive cell must also reach a value of at least k
+    /// (so the attacker cannot even be sure the cell is small; default `false`).
+    pub interval_contains_threshold: bool,
+    /// Whether the attacker is assumed to know the exact value of every hidden cell that
+    /// holds a single unit, all at once (a coalition of every singleton; stronger than one
+    /// singleton knowing their own contribution, and it can make a table unprotectable;
+    /// default `false`).
+    pub singletons: bool,
 }
 
 impl Default for Policy {
@@ -192,6 +199,8 @@ impl Default for Policy {
             protect_zeros: false,
             min_interval_width: None,
             max_rounds: 200,
+            interval_contains_threshold: false,
+            singletons: false,
         }
     }
 }
@@ -200,6 +209,11 @@ impl Policy {
     /// The required attacker-interval width.
     pub fn required_width(&self) -> i64 {
         self.min_interval_width.unwrap_or(self.threshold)
+    }
+
+    /// Whether one count is sensitive: in `1..k-1`, or 0 when zeros are protected.
+    pub fn sensitive(&self, count: i64) -> bool {
+        (1..self.threshold).contains(&count) || (count == 0 && self.protect_zeros)
     }
 
     /// Why a cell with these counts (one per series) is primary, if it is.
@@ -337,8 +351,31 @@ pub struct Protection {
     pub statuses: Vec<Status>,
     /// The stage-1 / stage-2 rounds run (1: stage 1 alone sufficed).
     pub rounds: usize,
-    /// The final attacker interval of every hidden primary cell and series.
+    /// The proven attacker interval of every hidden primary cell in each of its sensitive
+    /// series: every value in it is consistent with the release (the attacker's exact interval
+    /// can only be wider).
     pub intervals: Vec<AuditRecord>,
+    /// The witness tables that prove those intervals; [`audit_with`] checks them.
+    pub certificate: Certificate,
+}
+
+/// Witness tables: inner tables that reproduce every published value. Two witnesses in which a
+/// hidden cell differs by `w` prove that an attacker cannot narrow it below `w`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Certificate {
+    /// The witnesses.
+    pub witnesses: Vec<Witness>,
+}
+
+/// One witness table: the true inner values of a series plus `delta / denominator`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    /// The series.
+    pub series: usize,
+    /// The common denominator of the changes (at least 1).
+    pub denominator: i64,
+    /// (inner cell, numerator of its change), sorted by inner cell.
+    pub delta: Vec<(u32, i64)>,
 }
 
 impl Protection {
@@ -367,9 +404,6 @@ pub fn primary_only(
         })
         .collect())
 }
-
-/// Passing attacker intervals by (cell, series).
-type Passing = std::collections::HashMap<(usize, usize), AuditRecord>;
 
 /// Primary and secondary suppression.
 ///
@@ -402,11 +436,9 @@ pub fn protect(
     let n = system.n_cells();
     let (forced, previous, also_hidden, extra_primary) = fixed.flags(n)?;
     let values: Vec<Vec<i64>> = series.iter().map(|s| system.cell_values(s)).collect();
+    let counts = |c: usize| values.iter().map(|v| v[c]).collect::<Vec<_>>();
     let reasons: Vec<Option<PrimaryReason>> = (0..n)
-        .map(|c| {
-            extra_primary[c]
-                .or_else(|| policy.primary(&values.iter().map(|v| v[c]).collect::<Vec<_>>()))
-        })
+        .map(|c| extra_primary[c].or_else(|| policy.primary(&counts(c))))
         .collect();
     for c in 0..n {
         if also_hidden[c] && (forced[c] || previous[c]) {
@@ -423,135 +455,255 @@ pub fn protect(
             return Err(Error::ForcedPrimary { cell: c, series });
         }
     }
-    let protected: Vec<usize> = (0..n).filter(|&c| reasons[c].is_some()).collect();
-    let order = publication_order(system, &values, &reasons, &public_fixed);
-    let width = policy.required_width();
-
-    let mut hidden_fixed: Vec<bool> = (0..n)
-        .map(|c| reasons[c].is_some() || also_hidden[c])
-        .collect();
+    let mut hidden = vec![false; n];
     let mut rounds = 0;
-    // Passing intervals of the previous round: they stay valid while the hidden set only grows
-    // (fewer published equations can only widen an attacker interval).
-    let mut previous: Option<(Vec<bool>, Passing)> = None;
-    loop {
-        rounds += 1;
-        let (hidden, basis) = stage1::walk(
-            &system.rows,
-            &protected,
-            &hidden_fixed,
-            &public_fixed,
-            &order,
-        )?;
-        let published = Published::new(system.n_inner, &system.rows, &hidden);
-        let mut intervals = Vec::new();
-        let mut failures: Vec<(usize, usize, interval::Bounds)> = Vec::new();
-        let reusable = match &previous {
-            Some((prev, passing)) if prev.iter().zip(&hidden).all(|(&p, &h)| !p || h) => {
-                Some(passing)
-            }
-            _ => None,
+    let mut intervals = Vec::new();
+    let mut witnesses = Vec::new();
+    for comp in component::split(system.n_inner, &system.rows, |c| system.key(c)) {
+        let input = ComponentInput {
+            comp: &comp,
+            system,
+            series,
+            values: &values,
+            reasons: &reasons,
+            public_fixed: &public_fixed,
+            also_hidden: &also_hidden,
+            policy,
         };
-        let mut passing = std::collections::HashMap::new();
-        for &cell in &protected {
-            for (s, inner) in series.iter().enumerate() {
-                if let Some(r) = reusable.and_then(|m| m.get(&(cell, s))) {
-                    passing.insert((cell, s), r.clone());
-                    intervals.push(r.clone());
-                    continue;
-                }
-                let b = published.bounds(&system.rows[cell], inner, cell, s)?;
-                let pass = b.upper.is_none_or(|u| u - b.lower >= width);
-                if !pass {
-                    failures.push((cell, s, b));
-                }
-                let record = AuditRecord {
-                    cell,
-                    sensitive: true,
-                    series: s,
-                    lower: b.lower,
-                    upper: b.upper,
-                    required_width: width,
-                    derivable: false,
-                    pass,
-                };
-                if pass {
-                    passing.insert((cell, s), record.clone());
-                }
-                intervals.push(record);
-            }
+        let out = input.protect()?;
+        rounds = rounds.max(out.rounds);
+        for (l, &c) in comp.cells.iter().enumerate() {
+            hidden[c] = out.hidden[l];
         }
-        // Sums of small cells: two hidden primary cells whose sum is derivable and small.
-        if width < policy.threshold {
-            for (a, b, s) in small_pairs(system, &protected, &values, policy, &basis)? {
-                let bounds = interval::Bounds {
-                    lower: values[s][a],
-                    upper: Some(values[s][a] + values[s][b]),
-                };
-                failures.push((a, s, bounds));
-            }
-        }
-        if failures.is_empty() {
-            let statuses = (0..n)
-                .map(|c| match (reasons[c], hidden[c], forced[c]) {
-                    (Some(r), _, _) => Status::Primary(r),
-                    (None, true, _) => Status::Secondary,
-                    (None, false, true) => Status::Forced,
-                    (None, false, false) => Status::Published,
-                })
+        intervals.extend(out.records);
+        witnesses.extend(out.witnesses);
+    }
+    intervals.sort_by_key(|r| (r.cell, r.series));
+    let statuses = (0..n)
+        .map(|c| match (reasons[c], hidden[c], forced[c]) {
+            (Some(r), _, _) => Status::Primary(r),
+            (None, true, _) => Status::Secondary,
+            (None, false, true) => Status::Forced,
+            (None, false, false) => Status::Published,
+        })
+        .collect();
+    Ok(Protection {
+        statuses,
+        rounds,
+        intervals,
+        certificate: Certificate { witnesses },
+    })
+}
+
+/// The protection of one component: the inputs.
+struct ComponentInput<'a> {
+    comp: &'a component::Component,
+    system: &'a LinearSystem,
+    series: &'a [&'a [i64]],
+    values: &'a [Vec<i64>],
+    reasons: &'a [Option<PrimaryReason>],
+    public_fixed: &'a [bool],
+    also_hidden: &'a [bool],
+    policy: &'a Policy,
+}
+
+/// The protection of one component: the outputs (hidden flags by local cell).
+struct ComponentOutput {
+    hidden: Vec<bool>,
+    rounds: usize,
+    records: Vec<AuditRecord>,
+    witnesses: Vec<Witness>,
+}
+
+impl ComponentInput<'_> {
+    fn protect(&self) -> Result<ComponentOutput> {
+        let comp = self.comp;
+        let policy = self.policy;
+        let m = comp.cells.len();
+        let n_atoms = comp.atom_inner.len();
+        let rows = &comp.rows;
+        let atoms: Vec<Vec<i64>> = self.series.iter().map(|s| comp.atom_values(s)).collect();
+        let global = |l: usize| comp.cells[l];
+        let reasons: Vec<Option<PrimaryReason>> = (0..m).map(|l| self.reasons[global(l)]).collect();
+        let public_fixed: Vec<bool> = (0..m).map(|l| self.public_fixed[global(l)]).collect();
+        let protected: Vec<usize> = (0..m).filter(|&l| reasons[l].is_some()).collect();
+        // Every series of a sensitive cell is protected: a small denominator with its
+        // numerator recomputed (0, or all of them) discloses an attribute of everyone in it.
+        let sensitive: Vec<Vec<usize>> = (0..m)
+            .map(|l| {
+                if reasons[l].is_some() {
+                    (0..self.values.len()).collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let order = {
+            let mut order: Vec<usize> = (0..m)
+                .filter(|&l| reasons[l].is_none() && !public_fixed[l])
                 .collect();
-            return Ok(Protection {
-                statuses,
-                rounds,
-                intervals,
+            order.sort_by_key(|&l| {
+                let c = global(l);
+                let min = self.values.iter().map(|v| v[c]).min().unwrap_or(0);
+                let all_zero = self.values.iter().all(|v| v[c] == 0);
+                (
+                    !all_zero,
+                    std::cmp::Reverse(rows[l].len()),
+                    std::cmp::Reverse(min),
+                    self.system.key(c),
+                )
             });
-        }
-        if rounds >= policy.max_rounds {
-            let (cell, series, _) = failures[0];
-            return Err(Error::RoundsExhausted {
-                rounds,
-                cell,
-                series,
-            });
-        }
+            order
+        };
         let rank: Vec<usize> = {
-            let mut r = vec![usize::MAX; n];
-            for (i, &c) in order.iter().enumerate() {
-                r[c] = i;
+            let mut r = vec![usize::MAX; m];
+            for (i, &l) in order.iter().enumerate() {
+                r[l] = i;
             }
             r
         };
-        let mut added = false;
-        for (cell, s, b) in failures {
-            let need = width - b.upper.map_or(width, |u| u - b.lower);
-            let chosen = widen(system, cell, series[s], &hidden, &public_fixed, &rank, need);
-            match chosen {
-                Some(q) => {
-                    added |= !hidden_fixed[q];
-                    hidden_fixed[q] = true;
+        let width = policy.required_width();
+        let good = |p: &attack::Proven| {
+            p.width().is_none_or(|w| w >= width)
+                && (!policy.interval_contains_threshold
+                    || p.upper.is_none_or(|u| u + 1e-9 >= policy.threshold as f64))
+        };
+        let mut hidden_fixed: Vec<bool> = (0..m)
+            .map(|l| reasons[l].is_some() || self.also_hidden[global(l)])
+            .collect();
+        let mut pools: Vec<Vec<attack::Witness>> = vec![Vec::new(); self.series.len()];
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let (hidden, basis) =
+                stage1::walk(rows, &protected, &hidden_fixed, &public_fixed, &order)
+                    .map_err(|e| e.in_cells(&comp.cells))?;
+            let mut records = Vec::new();
+            let mut failures: Vec<(usize, usize, i64)> = Vec::new();
+            for (s, truth) in atoms.iter().enumerate() {
+                let known: Vec<bool> = (0..m)
+                    .map(|l| policy.singletons && hidden[l] && self.values[s][global(l)] == 1)
+                    .collect();
+                let pool = std::mem::take(&mut pools[s]);
+                let mut attacker =
+                    attack::Attacker::new(rows, n_atoms, truth, &hidden, known, pool);
+                let targets: Vec<usize> = protected
+                    .iter()
+                    .copied()
+                    .filter(|&t| sensitive[t].contains(&s) && !good(&attacker.pooled(t)))
+                    .collect();
+                if let Some(&first) = targets.first() {
+                    attacker.prove_jointly(&targets, global(first), s)?;
                 }
-                None => {
-                    return Err(Error::Unprotectable {
-                        cell,
+                for &t in &protected {
+                    if !sensitive[t].contains(&s) {
+                        continue;
+                    }
+                    let p = attacker.prove(t, good, global(t), s)?;
+                    let pass = good(&p);
+                    let lower = (p.lower - 1e-9).ceil() as i64;
+                    let upper = p.upper.map(|u| (u + 1e-9).floor() as i64);
+                    if !pass {
+                        let short = width - p.width().unwrap_or(width);
+                        failures.push((t, s, short.max(1)));
+                    }
+                    records.push(AuditRecord {
+                        cell: global(t),
+                        sensitive: true,
                         series: s,
-                        lower: b.lower,
-                        upper: b.upper,
-                        required: width,
+                        lower,
+                        upper,
+                        required_width: width,
+                        derivable: p.width() == Some(0),
+                        pass,
                     });
                 }
+                // Sums of small cells: two hidden sensitive cells whose sum is small and can be
+                // recomputed (only possible when the required width is below k).
+                if width < policy.threshold {
+                    let value = |l: usize| self.values[s][global(l)];
+                    for (i, &a) in protected.iter().enumerate() {
+                        for &b in &protected[i + 1..] {
+                            let sum = value(a) + value(b);
+                            if !(1..policy.threshold).contains(&sum)
+                                || rows[a].iter().any(|x| rows[b].binary_search(x).is_ok())
+                            {
+                                continue;
+                            }
+                            let mut v: Vec<u32> = rows[a].iter().chain(&rows[b]).copied().collect();
+                            v.sort_unstable();
+                            if attacker.moves(&v) {
+                                continue;
+                            }
+                            if basis.reduce(&stage1::row_vector(&v), global(a))?.is_empty() {
+                                failures.push((a, s, 1));
+                            }
+                        }
+                    }
+                }
+                pools[s] = attacker.into_pool();
+            }
+            if failures.is_empty() {
+                let witnesses = pools
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(s, pool)| pool.iter().map(move |w| (s, w)))
+                    .map(|(s, w)| comp.inner_witness(s, w, self.series[s]))
+                    .collect();
+                return Ok(ComponentOutput {
+                    hidden,
+                    rounds,
+                    records,
+                    witnesses,
+                });
+            }
+            if rounds >= policy.max_rounds {
+                let (cell, series, _) = failures[0];
+                return Err(Error::RoundsExhausted {
+                    rounds,
+                    cell: global(cell),
+                    series,
+                });
+            }
+            for (cell, s, need) in failures {
+                let chosen = widen(
+                    rows,
+                    n_atoms,
+                    cell,
+                    &atoms[s],
+                    &hidden,
+                    &public_fixed,
+                    &rank,
+                    need,
+                    |l| self.system.key(global(l)),
+                );
+                match chosen {
+                    Some(q) => hidden_fixed[q] = true,
+                    None => {
+                        let record = records
+                            .iter()
+                            .find(|r| r.cell == global(cell) && r.series == s);
+                        return Err(Error::Unprotectable {
+                            cell: global(cell),
+                            series: s,
+                            lower: record.map_or(0, |r| r.lower),
+                            upper: record.and_then(|r| r.upper),
+                            required: width,
+                        });
+                    }
+                }
+            }
+            // Keep this round's secondary cells: the hidden set only grows, so every witness
+            // found stays a table consistent with what is published.
+            for (fixed, &h) in hidden_fixed.iter_mut().zip(&hidden) {
+                *fixed |= h;
             }
         }
-        debug_assert!(added);
-        // Keep this round's secondary cells: the hidden set only grows, so the intervals that
-        // passed stay valid and only the failing cells are solved again.
-        for (fixed, &h) in hidden_fixed.iter_mut().zip(&hidden) {
-            *fixed |= h;
-        }
-        previous = Some((hidden, passing));
     }
 }
 
-/// Primary cells and audit together: the output of [`protect`] if [`audit`] passes it, an
+/// Protection and audit together: the output of [`protect`] if [`audit_with`] passes it with
+/// its certificate, an
 /// [`Error::AuditFailed`] otherwise (fail closed).
 ///
 /// ```
@@ -568,7 +720,7 @@ pub fn release(
     policy: &Policy,
 ) -> Result<Protection> {
     let p = protect(system, series, fixed, policy)?;
-    let a = audit(system, series, &p.statuses, policy)?;
+    let a = audit_with(system, series, &p.statuses, policy, &p.certificate)?;
     if let Some(first) = a.first_failure() {
         return Err(Error::AuditFailed {
             failures: a.failures(),
@@ -578,70 +730,42 @@ pub fn release(
     Ok(p)
 }
 
-/// The non-fixed, non-primary cells in order of publication priority: cells whose every count
-/// is 0 first (hiding a zero protects little), then cells with more inner cells (totals), then
-/// larger smallest count, then lower key ([`LinearSystem::with_keys`]; the index by default).
-fn publication_order(
-    system: &LinearSystem,
-    values: &[Vec<i64>],
-    reasons: &[Option<PrimaryReason>],
-    public_fixed: &[bool],
-) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..system.n_cells())
-        .filter(|&c| reasons[c].is_none() && !public_fixed[c])
-        .collect();
-    order.sort_by_key(|&c| {
-        let min = values.iter().map(|v| v[c]).min().unwrap_or(0);
-        let all_zero = values.iter().all(|v| v[c] == 0);
-        (
-            !all_zero,
-            std::cmp::Reverse(system.rows[c].len()),
-            std::cmp::Reverse(min),
-            system.key(c),
-        )
-    });
-    order
-}
-
-/// The cell to hide next for a primary cell whose interval is `need` too narrow in a series:
-/// within the smallest published cell containing it, a published cell disjoint from it with a
+/// The cell to hide next for a cell whose interval is `need` too narrow in a series: within
+/// the smallest published cell containing it, a published cell disjoint from it with a
 /// positive count (the smallest one that covers `need`, else the largest); else that
 /// containing cell itself; else any published cell overlapping it, lowest priority first.
+#[allow(clippy::too_many_arguments)]
 fn widen(
-    system: &LinearSystem,
+    rows: &[Vec<u32>],
+    n_atoms: usize,
     cell: usize,
-    inner: &[i64],
+    values: &[i64],
     hidden: &[bool],
     public_fixed: &[bool],
     rank: &[usize],
     need: i64,
+    key: impl Fn(usize) -> u64,
 ) -> Option<usize> {
-    let mut in_cell = vec![false; system.n_inner];
-    for &i in &system.rows[cell] {
+    let mut in_cell = vec![false; n_atoms];
+    for &i in &rows[cell] {
         in_cell[i as usize] = true;
     }
-    let value = |c: usize| -> i64 { system.rows[c].iter().map(|&i| inner[i as usize]).sum() };
+    let value = |c: usize| -> i64 { rows[c].iter().map(|&i| values[i as usize]).sum() };
     let free = |c: usize| !hidden[c] && !public_fixed[c];
-    let row_len = system.rows[cell].len();
-    let parent = (0..system.n_cells())
-        .filter(|&c| !hidden[c] && system.rows[c].len() > row_len)
-        .filter(|&c| {
-            let n = system.rows[c]
-                .iter()
-                .filter(|&&i| in_cell[i as usize])
-                .count();
-            n == row_len
-        })
-        .min_by_key(|&c| (system.rows[c].len(), system.key(c)));
+    let row_len = rows[cell].len();
+    let parent = (0..rows.len())
+        .filter(|&c| !hidden[c] && rows[c].len() > row_len)
+        .filter(|&c| rows[c].iter().filter(|&&i| in_cell[i as usize]).count() == row_len)
+        .min_by_key(|&c| (rows[c].len(), key(c)));
     if let Some(parent) = parent {
-        let mut in_parent = vec![false; system.n_inner];
-        for &i in &system.rows[parent] {
+        let mut in_parent = vec![false; n_atoms];
+        for &i in &rows[parent] {
             in_parent[i as usize] = true;
         }
-        let mut inside: Vec<(i64, usize)> = (0..system.n_cells())
+        let mut inside: Vec<(i64, usize)> = (0..rows.len())
             .filter(|&c| free(c))
             .filter(|&c| {
-                system.rows[c]
+                rows[c]
                     .iter()
                     .all(|&i| in_parent[i as usize] && !in_cell[i as usize])
             })
@@ -656,40 +780,8 @@ fn widen(
             return Some(parent);
         }
     }
-    (0..system.n_cells())
+    (0..rows.len())
         .filter(|&c| free(c))
-        .filter(|&c| system.rows[c].iter().any(|&i| in_cell[i as usize]))
+        .filter(|&c| rows[c].iter().any(|&i| in_cell[i as usize]))
         .max_by_key(|&c| rank[c])
-}
-
-/// Pairs of disjoint hidden primary cells whose sum, in some series, is in `1..k-1` and
-/// derivable from the published cells.
-fn small_pairs(
-    system: &LinearSystem,
-    protected: &[usize],
-    values: &[Vec<i64>],
-    policy: &Policy,
-    basis: &stage1::Basis,
-) -> Result<Vec<(usize, usize, usize)>> {
-    let mut out = Vec::new();
-    for (i, &a) in protected.iter().enumerate() {
-        for &b in &protected[i + 1..] {
-            let Some(s) = (0..values.len()).find(|&s| {
-                let sum = values[s][a] + values[s][b];
-                sum >= 1 && sum < policy.threshold
-            }) else {
-                continue;
-            };
-            let (ra, rb) = (&system.rows[a], &system.rows[b]);
-            if ra.iter().any(|i| rb.binary_search(i).is_ok()) {
-                continue;
-            }
-            let mut v: Vec<u32> = ra.iter().chain(rb).copied().collect();
-            v.sort_unstable();
-            if basis.reduce(&stage1::row_vector(&v), a)?.is_empty() {
-                out.push((a, b, s));
-            }
-        }
-    }
-    Ok(out)
 }

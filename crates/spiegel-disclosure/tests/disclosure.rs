@@ -9,8 +9,8 @@ use std::time::Instant;
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use proptest::prelude::*;
 use spiegel_disclosure::{
-    Error, Fixed, LinearSystem, Policy, PrimaryReason, Status, audit, primary_only, protect,
-    release,
+    Error, Fixed, LinearSystem, Policy, PrimaryReason, Status, audit, audit_with, primary_only,
+    protect, release,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -786,6 +786,21 @@ fn run_case(case: &Case, brute: bool) -> Result<(), TestCaseError> {
         .map_err(|e| TestCaseError::fail(format!("protect failed: {e}")))?;
     let a = audit(&system, &series, &p.statuses, &policy).unwrap();
     prop_assert!(a.passed(), "audit: {:?}", a.first_failure());
+    // The certificate: every witness checks out, and it proves what the exact LPs prove.
+    let c = audit_with(&system, &series, &p.statuses, &policy, &p.certificate).unwrap();
+    prop_assert!(c.passed(), "certified audit: {:?}", c.first_failure());
+    prop_assert_eq!(c.invalid_witnesses, 0);
+    // A tampered witness (one inner cell moved by one unit more) is rejected.
+    if let Some(w) = p.certificate.witnesses.first() {
+        let mut bad = w.clone();
+        bad.delta[0].1 += bad.denominator;
+        let tampered = spiegel_disclosure::Certificate {
+            witnesses: vec![bad],
+        };
+        let t = audit_with(&system, &series, &p.statuses, &policy, &tampered).unwrap();
+        prop_assert_eq!(t.invalid_witnesses, 1);
+        prop_assert!(t.passed(), "the LPs still decide: {:?}", t.first_failure());
+    }
     if let Err(e) = oracles(&system, &series, &p.statuses, &policy, brute) {
         return Err(TestCaseError::fail(e));
     }

@@ -1,0 +1,401 @@
+//! Stage 2: the attacker's intervals, proven by witness tables.
+//!
+//! The attacker interval of a hidden cell is the range of its value over every non-negative
+//! table that reproduces everything published (Fischetti and Salazar). Any such table is a
+//! *witness*: two witnesses whose values of the cell differ by `w` prove that the interval is at
+//! least `w` wide, and anyone can check that proof with a few sums. So this stage collects
+//! witnesses instead of exact optima:
+//!
+//! 1. the witnesses found so far (a pool: an LP optimum for one cell often moves others too);
+//! 2. an LP over the *neighbourhood* of the cell: the atoms of the hidden cells that share a
+//!    published relation with it, every other atom held at its true value (a table with fewer
+//!    free atoms is still a table consistent with the release, so its optimum is a witness);
+//! 3. the same LP over the atoms of every hidden cell.
+//!
+//! A cell none of these proves wide enough is treated as failing and protected further: the
+//! stage can only err towards hiding more. Witnesses are exact rationals (the LP optimum,
+//! recognised as `p / d` and re-checked in integers), and their deltas are kept sparse.
+//!
+//! Cells the attacker is assumed to know exactly (hidden cells holding a single unit: the
+//! singleton's own contribution) are equations like published cells, except for the cell
+//! being attacked itself.
+
+use std::collections::{HashMap, HashSet};
+
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
+
+use crate::error::{Error, Result};
+
+/// A table consistent with the release: the true atom values plus `delta / denominator`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Witness {
+    pub denominator: i64,
+    /// (atom, numerator of the change), sorted by atom, no zeros.
+    pub delta: Vec<(u32, i64)>,
+}
+
+impl Witness {
+    /// The change of a cell's value (sorted atoms) in this witness, as `numerator / denominator`.
+    fn change(&self, row: &[u32]) -> i64 {
+        let (mut i, mut j, mut sum) = (0, 0, 0i64);
+        while i < row.len() && j < self.delta.len() {
+            match row[i].cmp(&self.delta[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    sum += self.delta[j].1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        sum
+    }
+}
+
+/// Proven bounds of a cell's value: every value in `[lower, upper]` (rational) is taken by some
+/// witness; `upper = None`: unbounded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Proven {
+    pub lower: f64,
+    pub upper: Option<f64>,
+}
+
+impl Proven {
+    /// The width of the integer interval inside (counts are integers).
+    pub fn width(&self) -> Option<i64> {
+        self.upper
+            .map(|u| (u + 1e-9).floor() as i64 - (self.lower - 1e-9).ceil() as i64)
+    }
+}
+
+/// The attacker's view of one component in one series, for one set of hidden cells.
+pub(crate) struct Attacker<'a> {
+    rows: &'a [Vec<u32>],
+    truth: &'a [i64],
+    /// Rows the attacker holds as equations: published cells and known (singleton) cells.
+    equation: Vec<bool>,
+    /// Known hidden cells (their equation is dropped when they are the target).
+    known: Vec<bool>,
+    cells_of_atom: Vec<Vec<u32>>,
+    big_row: usize,
+    pool: Vec<(Witness, Vec<u32>)>,
+}
+
+impl<'a> Attacker<'a> {
+    pub fn new(
+        rows: &'a [Vec<u32>],
+        n_atoms: usize,
+        truth: &'a [i64],
+        hidden: &'a [bool],
+        known: Vec<bool>,
+        pool: Vec<Witness>,
+    ) -> Self {
+        let mut cells_of_atom: Vec<Vec<u32>> = vec![Vec::new(); n_atoms];
+        for (c, row) in rows.iter().enumerate() {
+            for &a in row {
+                cells_of_atom[a as usize].push(c as u32);
+            }
+        }
+        let equation: Vec<bool> = (0..rows.len()).map(|c| !hidden[c] || known[c]).collect();
+        let mut attacker = Attacker {
+            rows,
+            truth,
+            equation,
+            known,
+            cells_of_atom,
+            big_row: (n_atoms / 8).max(64),
+            pool: Vec::new(),
+        };
+        // The known cells may have changed since a witness was found: recount what it moves.
+        attacker.pool = pool
+            .into_iter()
+            .map(|w| {
+                let changed = attacker.changed_known(&w);
+                (w, changed)
+            })
+            .collect();
+        attacker
+    }
+
+    /// The witnesses found (for the next round: they stay valid while the hidden set grows).
+    pub fn into_pool(self) -> Vec<Witness> {
+        self.pool.into_iter().map(|(w, _)| w).collect()
+    }
+
+    /// Known cells whose value a witness changes.
+    fn changed_known(&self, w: &Witness) -> Vec<u32> {
+        let mut cells: Vec<u32> = w
+            .delta
+            .iter()
+            .flat_map(|&(a, _)| self.cells_of_atom[a as usize].iter().copied())
+            .filter(|&c| self.known[c as usize])
+            .collect();
+        cells.sort_unstable();
+        cells.dedup();
+        cells.retain(|&c| w.change(&self.rows[c as usize]) != 0);
+        cells
+    }
+
+    fn truth_of(&self, row: &[u32]) -> i64 {
+        row.iter().map(|&a| self.truth[a as usize]).sum()
+    }
+
+    /// Whether some witness changes the sum of these atoms (then it is not derivable).
+    pub fn moves(&self, atoms: &[u32]) -> bool {
+        self.pool.iter().any(|(w, _)| w.change(atoms) != 0)
+    }
+
+    /// Bounds of `target` proven by the pool alone.
+    pub fn pooled(&self, target: usize) -> Proven {
+        let row = &self.rows[target];
+        let v = self.truth_of(row) as f64;
+        let (mut lo, mut hi) = (v, v);
+        for (w, changed) in &self.pool {
+            if changed.iter().any(|&c| c as usize != target) {
+                continue;
+            }
+            let x = v + w.change(row) as f64 / w.denominator as f64;
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+        if self.free_atom(target).is_some() {
+            return Proven {
+                lower: lo,
+                upper: None,
+            };
+        }
+        Proven {
+            lower: lo,
+            upper: Some(hi),
+        }
+    }
+
+    /// An atom of the target that no equation constrains (its value is unbounded above).
+    fn free_atom(&self, target: usize) -> Option<u32> {
+        self.rows[target].iter().copied().find(|&a| {
+            self.cells_of_atom[a as usize]
+                .iter()
+                .all(|&c| !self.equation[c as usize] || c as usize == target)
+        })
+    }
+
+    /// Proves bounds for `target`: pool, neighbourhood LP, all-hidden LP, stopping as soon as
+    /// `good` accepts them. Returns the best bounds found.
+    pub fn prove(
+        &mut self,
+        target: usize,
+        good: impl Fn(&Proven) -> bool,
+        cell: usize,
+        series: usize,
+    ) -> Result<Proven> {
+        let mut best = self.pooled(target);
+        if good(&best) {
+            return Ok(best);
+        }
+        let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
+        let near = self.neighbourhood(target);
+        let tiers = if near.len() * 2 < all.len() {
+            vec![near, all]
+        } else {
+            vec![all]
+        };
+        for atoms in tiers {
+            for direction in [
+                OptimizationDirection::Maximize,
+                OptimizationDirection::Minimize,
+            ] {
+                if direction == OptimizationDirection::Maximize && best.upper.is_none() {
+                    continue;
+                }
+                let got = self.optimise(&[target], &atoms, direction, cell, series)?;
+                if let Some(w) = got {
+                    let changed = self.changed_known(&w);
+                    self.pool.push((w, changed));
+                }
+            }
+            best = self.pooled(target);
+            if good(&best) {
+                return Ok(best);
+            }
+        }
+        Ok(best)
+    }
+
+    /// One LP pair for many targets at once: the sum of the targets pushed up, then down; the
+    /// two optima go to the pool (they often prove most targets without an LP of their own).
+    pub fn prove_jointly(&mut self, targets: &[usize], cell: usize, series: usize) -> Result<()> {
+        let targets: Vec<usize> = targets
+            .iter()
+            .copied()
+            .filter(|&t| self.free_atom(t).is_none())
+            .collect();
+        if targets.len() < 2 {
+            return Ok(());
+        }
+        let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
+        for direction in [
+            OptimizationDirection::Maximize,
+            OptimizationDirection::Minimize,
+        ] {
+            if let Some(w) = self.optimise(&targets, &all, direction, cell, series)? {
+                let changed = self.changed_known(&w);
+                self.pool.push((w, changed));
+            }
+        }
+        Ok(())
+    }
+
+    /// The atoms of every cell that is not nation-sized and shares an atom with `target`
+    /// (its region, the regions of other levels overlapping it, their strata).
+    fn neighbourhood(&self, target: usize) -> Vec<u32> {
+        let mut rows_seen: HashSet<u32> = HashSet::new();
+        let mut atoms: Vec<u32> = Vec::new();
+        for &a in &self.rows[target] {
+            for &r in &self.cells_of_atom[a as usize] {
+                if self.rows[r as usize].len() <= self.big_row && rows_seen.insert(r) {
+                    atoms.extend(self.rows[r as usize].iter().copied());
+                }
+            }
+        }
+        atoms.extend(self.rows[target].iter().copied());
+        atoms.sort_unstable();
+        atoms.dedup();
+        atoms
+    }
+
+    /// The LP over `atoms` (the others fixed at their true values) maximising or minimising
+    /// the sum of `targets` (the equation of each target dropped): an optimal table as a
+    /// witness, or `None` when the optimum is not recognised as an exact rational.
+    fn optimise(
+        &self,
+        targets: &[usize],
+        atoms: &[u32],
+        direction: OptimizationDirection,
+        cell: usize,
+        series: usize,
+    ) -> Result<Option<Witness>> {
+        let mut weight: HashMap<u32, u32> = HashMap::new();
+        for &t in targets {
+            for &a in &self.rows[t] {
+                *weight.entry(a).or_default() += 1;
+            }
+        }
+        // Equations touching the free atoms, and the groups of free atoms alike in all of them.
+        let mut rows_of: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &a in atoms {
+            let rs: Vec<u32> = self.cells_of_atom[a as usize]
+                .iter()
+                .copied()
+                .filter(|&c| self.equation[c as usize] && !targets.contains(&(c as usize)))
+                .collect();
+            rows_of.insert(a, rs);
+        }
+        let mut groups: Vec<(Vec<u32>, u32, Vec<u32>)> = Vec::new();
+        let mut group_of: HashMap<(&[u32], u32), usize> = HashMap::new();
+        for &a in atoms {
+            let t = weight.get(&a).copied().unwrap_or(0);
+            let key = (rows_of[&a].as_slice(), t);
+            let g = *group_of.entry(key).or_insert_with(|| {
+                groups.push((key.0.to_vec(), t, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].2.push(a);
+        }
+        let mut problem = Problem::new(direction);
+        let mut terms: HashMap<u32, Vec<(microlp::Variable, f64)>> = HashMap::new();
+        let mut rhs: HashMap<u32, i64> = HashMap::new();
+        let mut vars = Vec::with_capacity(groups.len());
+        for (rs, t, members) in &groups {
+            let v = problem.add_var(f64::from(*t), (0.0, f64::INFINITY));
+            vars.push(v);
+            let value: i64 = members.iter().map(|&a| self.truth[a as usize]).sum();
+            for &r in rs {
+                terms.entry(r).or_default().push((v, 1.0));
+                *rhs.entry(r).or_default() += value;
+            }
+        }
+        let mut constrained: Vec<u32> = terms.keys().copied().collect();
+        constrained.sort_unstable();
+        for r in &constrained {
+            problem.add_constraint(terms[r].as_slice(), ComparisonOp::Eq, rhs[r] as f64);
+        }
+        let fail = |message: String| Error::Solver {
+            cell,
+            series,
+            message,
+        };
+        let solution = match problem.solve() {
+            Ok(outcome) => outcome
+                .into_solution()
+                .map_err(|_| fail("interrupted".into()))?,
+            Err(microlp::Error::Unbounded) => return Ok(None),
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        let values: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();
+        let Some((denominator, scaled)) = rationalise(&values) else {
+            return Ok(None);
+        };
+        // Exact re-check of every equation in integers.
+        let mut sums: HashMap<u32, i64> = HashMap::new();
+        for ((rs, _, _), &p) in groups.iter().zip(&scaled) {
+            for &r in rs {
+                *sums.entry(r).or_default() += p;
+            }
+        }
+        if constrained
+            .iter()
+            .any(|r| sums.get(r).copied().unwrap_or(0) != rhs[r] * denominator)
+        {
+            return Ok(None);
+        }
+        // Spread each group's change over its atoms, keeping every atom non-negative.
+        let mut delta: Vec<(u32, i64)> = Vec::new();
+        for ((_, _, members), &p) in groups.iter().zip(&scaled) {
+            let old: i64 = members.iter().map(|&a| self.truth[a as usize]).sum();
+            let mut change = p - old * denominator;
+            if change > 0 {
+                delta.push((members[0], change));
+                continue;
+            }
+            for &a in members {
+                if change == 0 {
+                    break;
+                }
+                let take = (self.truth[a as usize] * denominator).min(-change);
+                if take > 0 {
+                    delta.push((a, -take));
+                    change += take;
+                }
+            }
+            if change != 0 {
+                return Ok(None);
+            }
+        }
+        delta.sort_unstable();
+        if delta.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Witness { denominator, delta }))
+    }
+}
+
+/// Recognises LP values as exact rationals `p / d` with a common small denominator.
+fn rationalise(values: &[f64]) -> Option<(i64, Vec<i64>)> {
+    'denominators: for d in 1..=240i64 {
+        let mut out = Vec::with_capacity(values.len());
+        for &v in values {
+            if !v.is_finite() || v < -1e-7 {
+                return None;
+            }
+            let x = v * d as f64;
+            let r = x.round();
+            if (x - r).abs() > 1e-6 * (1.0 + x.abs()) {
+                continue 'denominators;
+            }
+            out.push(r.max(0.0) as i64);
+        }
+        return Some((d, out));
+    }
+    None
+}
