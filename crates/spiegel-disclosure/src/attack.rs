@@ -79,17 +79,30 @@ pub(crate) struct Attacker<'a> {
     known: Vec<bool>,
     cells_of_atom: Vec<Vec<u32>>,
     big_row: usize,
-    pool: Vec<(Witness, Vec<u32>)>,
+    pool: Vec<Entry>,
+    /// The cells whose changes each witness records (the protected cells).
+    targets: Vec<bool>,
+    singletons: bool,
+}
+
+/// A witness in the pool: the known cells it changes, and its change of every target.
+struct Entry {
+    witness: Witness,
+    changed_known: Vec<u32>,
+    changes: HashMap<u32, i64>,
 }
 
 impl<'a> Attacker<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rows: &'a [Vec<u32>],
         n_atoms: usize,
         truth: &'a [i64],
-        hidden: &'a [bool],
+        hidden: &[bool],
         known: Vec<bool>,
         pool: Vec<Witness>,
+        targets: Vec<bool>,
+        singletons: bool,
     ) -> Self {
         let mut cells_of_atom: Vec<Vec<u32>> = vec![Vec::new(); n_atoms];
         for (c, row) in rows.iter().enumerate() {
@@ -106,21 +119,46 @@ impl<'a> Attacker<'a> {
             cells_of_atom,
             big_row: (n_atoms / 8).max(64),
             pool: Vec::new(),
+            targets,
+            singletons,
         };
         // The known cells may have changed since a witness was found: recount what it moves.
-        attacker.pool = pool
-            .into_iter()
-            .map(|w| {
-                let changed = attacker.changed_known(&w);
-                (w, changed)
-            })
-            .collect();
+        for w in pool {
+            attacker.add(w);
+        }
         attacker
+    }
+
+    /// Adds a witness to the pool.
+    fn add(&mut self, witness: Witness) {
+        let changed_known = self.changed_known(&witness);
+        let mut changes: HashMap<u32, i64> = HashMap::new();
+        for &(a, x) in &witness.delta {
+            for &c in &self.cells_of_atom[a as usize] {
+                if self.targets[c as usize] {
+                    *changes.entry(c).or_default() += x;
+                }
+            }
+        }
+        changes.retain(|_, x| *x != 0);
+        self.pool.push(Entry {
+            witness,
+            changed_known,
+            changes,
+        });
+    }
+
+    /// Hides one more cell: its equation goes (unless the attacker knows it as a singleton).
+    /// Every witness stays valid: fewer equations only admit more tables.
+    pub fn hide(&mut self, cell: usize) {
+        let known = self.singletons && self.truth_of(&self.rows[cell]) == 1;
+        self.known[cell] = known;
+        self.equation[cell] = known;
     }
 
     /// The witnesses found (for the next round: they stay valid while the hidden set grows).
     pub fn into_pool(self) -> Vec<Witness> {
-        self.pool.into_iter().map(|(w, _)| w).collect()
+        self.pool.into_iter().map(|e| e.witness).collect()
     }
 
     /// Known cells whose value a witness changes.
@@ -143,7 +181,7 @@ impl<'a> Attacker<'a> {
 
     /// Whether some witness changes the sum of these atoms (then it is not derivable).
     pub fn moves(&self, atoms: &[u32]) -> bool {
-        self.pool.iter().any(|(w, _)| w.change(atoms) != 0)
+        self.pool.iter().any(|e| e.witness.change(atoms) != 0)
     }
 
     /// Bounds of `target` proven by the pool alone.
@@ -151,11 +189,12 @@ impl<'a> Attacker<'a> {
         let row = &self.rows[target];
         let v = self.truth_of(row) as f64;
         let (mut lo, mut hi) = (v, v);
-        for (w, changed) in &self.pool {
-            if changed.iter().any(|&c| c as usize != target) {
+        for e in &self.pool {
+            if e.changed_known.iter().any(|&c| c as usize != target) {
                 continue;
             }
-            let x = v + w.change(row) as f64 / w.denominator as f64;
+            let change = e.changes.get(&(target as u32)).copied().unwrap_or(0);
+            let x = v + change as f64 / e.witness.denominator as f64;
             lo = lo.min(x);
             hi = hi.max(x);
         }
@@ -208,15 +247,13 @@ impl<'a> Attacker<'a> {
                 if direction == OptimizationDirection::Maximize && best.upper.is_none() {
                     continue;
                 }
-                let got = self.optimise(&[target], &atoms, direction, cell, series)?;
-                if let Some(w) = got {
-                    let changed = self.changed_known(&w);
-                    self.pool.push((w, changed));
+                if let Some(w) = self.optimise(&[target], &atoms, direction, cell, series)? {
+                    self.add(w);
                 }
-            }
-            best = self.pooled(target);
-            if good(&best) {
-                return Ok(best);
+                best = self.pooled(target);
+                if good(&best) {
+                    return Ok(best);
+                }
             }
         }
         Ok(best)
@@ -239,8 +276,7 @@ impl<'a> Attacker<'a> {
             OptimizationDirection::Minimize,
         ] {
             if let Some(w) = self.optimise(&targets, &all, direction, cell, series)? {
-                let changed = self.changed_known(&w);
-                self.pool.push((w, changed));
+                self.add(w);
             }
         }
         Ok(())
@@ -325,7 +361,8 @@ impl<'a> Attacker<'a> {
             series,
             message,
         };
-        let solution = match problem.solve() {
+        let solved = problem.solve();
+        let solution = match solved {
             Ok(outcome) => outcome
                 .into_solution()
                 .map_err(|_| fail("interrupted".into()))?,

@@ -549,7 +549,7 @@ impl ComponentInput<'_> {
                 (
                     !all_zero,
                     std::cmp::Reverse(rows[l].len()),
-                    std::cmp::Reverse(min),
+                    min,
                     self.system.key(c),
                 )
             });
@@ -572,50 +572,100 @@ impl ComponentInput<'_> {
             .map(|l| reasons[l].is_some() || self.also_hidden[global(l)])
             .collect();
         let mut pools: Vec<Vec<attack::Witness>> = vec![Vec::new(); self.series.len()];
+        let is_protected: Vec<bool> = (0..m).map(|l| reasons[l].is_some()).collect();
         let mut rounds = 0;
         loop {
-            rounds += 1;
-            let (hidden, basis) =
+            let (mut hidden, basis) =
                 stage1::walk(rows, &protected, &hidden_fixed, &public_fixed, &order)
                     .map_err(|e| e.in_cells(&comp.cells))?;
+            rounds += 1;
             let mut records = Vec::new();
-            let mut failures: Vec<(usize, usize, i64)> = Vec::new();
+            let mut pair_failures: Vec<(usize, usize)> = Vec::new();
             for (s, truth) in atoms.iter().enumerate() {
                 let known: Vec<bool> = (0..m)
                     .map(|l| policy.singletons && hidden[l] && self.values[s][global(l)] == 1)
                     .collect();
                 let pool = std::mem::take(&mut pools[s]);
-                let mut attacker =
-                    attack::Attacker::new(rows, n_atoms, truth, &hidden, known, pool);
-                let targets: Vec<usize> = protected
-                    .iter()
-                    .copied()
-                    .filter(|&t| sensitive[t].contains(&s) && !good(&attacker.pooled(t)))
-                    .collect();
-                if let Some(&first) = targets.first() {
-                    attacker.prove_jointly(&targets, global(first), s)?;
+                let mut attacker = attack::Attacker::new(
+                    rows,
+                    n_atoms,
+                    truth,
+                    &hidden,
+                    known,
+                    pool,
+                    is_protected.clone(),
+                    policy.singletons,
+                );
+                // Joint LPs first, again for the cells still unproven while that helps.
+                let mut last = usize::MAX;
+                for _ in 0..4 {
+                    let targets: Vec<usize> = protected
+                        .iter()
+                        .copied()
+                        .filter(|&t| sensitive[t].contains(&s) && !good(&attacker.pooled(t)))
+                        .collect();
+                    if targets.len() < 2 || targets.len() >= last {
+                        break;
+                    }
+                    last = targets.len();
+                    attacker.prove_jointly(&targets, global(targets[0]), s)?;
                 }
+                // Then each cell: proven, or one more cell hidden and proven again. Hiding more
+                // keeps stage 1's guarantee and every proof already made (fewer equations
+                // only admit more tables), so one pass over the cells suffices.
                 for &t in &protected {
                     if !sensitive[t].contains(&s) {
                         continue;
                     }
-                    let p = attacker.prove(t, good, global(t), s)?;
-                    let pass = good(&p);
-                    let lower = (p.lower - 1e-9).ceil() as i64;
-                    let upper = p.upper.map(|u| (u + 1e-9).floor() as i64);
-                    if !pass {
-                        let short = width - p.width().unwrap_or(width);
-                        failures.push((t, s, short.max(1)));
-                    }
+                    let mut widened = 0;
+                    let p = loop {
+                        let p = attacker.prove(t, good, global(t), s)?;
+                        if good(&p) {
+                            break p;
+                        }
+                        widened += 1;
+                        if widened > policy.max_rounds {
+                            return Err(Error::RoundsExhausted {
+                                rounds: widened,
+                                cell: global(t),
+                                series: s,
+                            });
+                        }
+                        let need = (width - p.width().unwrap_or(width)).max(1);
+                        let key = |l: usize| self.system.key(global(l));
+                        let chosen = widen(
+                            rows,
+                            n_atoms,
+                            t,
+                            &atoms[s],
+                            &hidden,
+                            &public_fixed,
+                            &rank,
+                            need,
+                            key,
+                        );
+                        let Some(q) = chosen else {
+                            return Err(Error::Unprotectable {
+                                cell: global(t),
+                                series: s,
+                                lower: (p.lower - 1e-9).ceil() as i64,
+                                upper: p.upper.map(|u| (u + 1e-9).floor() as i64),
+                                required: width,
+                            });
+                        };
+                        hidden[q] = true;
+                        attacker.hide(q);
+                        rounds += 1;
+                    };
                     records.push(AuditRecord {
                         cell: global(t),
                         sensitive: true,
                         series: s,
-                        lower,
-                        upper,
+                        lower: (p.lower - 1e-9).ceil() as i64,
+                        upper: p.upper.map(|u| (u + 1e-9).floor() as i64),
                         required_width: width,
-                        derivable: p.width() == Some(0),
-                        pass,
+                        derivable: false,
+                        pass: true,
                     });
                 }
                 // Sums of small cells: two hidden sensitive cells whose sum is small and can be
@@ -636,14 +686,14 @@ impl ComponentInput<'_> {
                                 continue;
                             }
                             if basis.reduce(&stage1::row_vector(&v), global(a))?.is_empty() {
-                                failures.push((a, s, 1));
+                                pair_failures.push((a, s));
                             }
                         }
                     }
                 }
                 pools[s] = attacker.into_pool();
             }
-            if failures.is_empty() {
+            if pair_failures.is_empty() {
                 let witnesses = pools
                     .iter()
                     .enumerate()
@@ -658,15 +708,18 @@ impl ComponentInput<'_> {
                 });
             }
             if rounds >= policy.max_rounds {
-                let (cell, series, _) = failures[0];
+                let (cell, series) = pair_failures[0];
                 return Err(Error::RoundsExhausted {
                     rounds,
                     cell: global(cell),
                     series,
                 });
             }
-            for (cell, s, need) in failures {
-                let chosen = widen(
+            // A small derivable sum: hide one more cell next to the first cell of each pair
+            // and start again from stage 1 (the basis of the published cells changes).
+            for (cell, s) in pair_failures {
+                let key = |l: usize| self.system.key(global(l));
+                match widen(
                     rows,
                     n_atoms,
                     cell,
@@ -674,27 +727,21 @@ impl ComponentInput<'_> {
                     &hidden,
                     &public_fixed,
                     &rank,
-                    need,
-                    |l| self.system.key(global(l)),
-                );
-                match chosen {
-                    Some(q) => hidden_fixed[q] = true,
+                    1,
+                    key,
+                ) {
+                    Some(q) => hidden[q] = true,
                     None => {
-                        let record = records
-                            .iter()
-                            .find(|r| r.cell == global(cell) && r.series == s);
                         return Err(Error::Unprotectable {
                             cell: global(cell),
                             series: s,
-                            lower: record.map_or(0, |r| r.lower),
-                            upper: record.and_then(|r| r.upper),
+                            lower: 0,
+                            upper: None,
                             required: width,
                         });
                     }
                 }
             }
-            // Keep this round's secondary cells: the hidden set only grows, so every witness
-            // found stays a table consistent with what is published.
             for (fixed, &h) in hidden_fixed.iter_mut().zip(&hidden) {
                 *fixed |= h;
             }

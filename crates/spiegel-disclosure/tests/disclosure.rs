@@ -573,15 +573,16 @@ fn previously_published_cells_count_as_public() {
     let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
     let inner = [4, 40, 50];
     let p = protect(&system, &[&inner], &Fixed::default(), &policy(10)).unwrap();
-    assert_eq!(p.statuses[1], Status::Secondary);
-    // An earlier release published region 1: it cannot protect region 0 any more.
+    // The larger region is hidden (a wider interval for region 0).
+    assert_eq!(p.statuses[2], Status::Secondary);
+    // An earlier release published region 2: it cannot protect region 0 any more.
     let earlier = Fixed {
-        previously_published: vec![1],
+        previously_published: vec![2],
         ..Fixed::default()
     };
     let p = protect(&system, &[&inner], &earlier, &policy(10)).unwrap();
-    assert_eq!(p.statuses[1], Status::Published);
-    assert_eq!(p.statuses[2], Status::Secondary);
+    assert_eq!(p.statuses[2], Status::Published);
+    assert_eq!(p.statuses[1], Status::Secondary);
     oracles(&system, &[&inner], &p.statuses, &policy(10), true).unwrap();
     // And with regions 1 and 2 both public already, region 0 is given away: refused.
     let err = protect(
@@ -790,10 +791,11 @@ fn run_case(case: &Case, brute: bool) -> Result<(), TestCaseError> {
     let c = audit_with(&system, &series, &p.statuses, &policy, &p.certificate).unwrap();
     prop_assert!(c.passed(), "certified audit: {:?}", c.first_failure());
     prop_assert_eq!(c.invalid_witnesses, 0);
-    // A tampered witness (one inner cell moved by one unit more) is rejected.
+    // A tampered witness (one inner cell taken below zero) is rejected.
     if let Some(w) = p.certificate.witnesses.first() {
         let mut bad = w.clone();
-        bad.delta[0].1 += bad.denominator;
+        let (inner, _) = bad.delta[0];
+        bad.delta[0].1 = -(series[w.series][inner as usize] * bad.denominator) - 1;
         let tampered = spiegel_disclosure::Certificate {
             witnesses: vec![bad],
         };
