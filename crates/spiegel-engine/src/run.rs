@@ -149,7 +149,10 @@ impl Engine {
     }
 
     fn threshold(&self) -> Result<i64> {
-        let k = self.options.threshold.unwrap_or(self.catalogue.threshold);
+        let k = self
+            .options
+            .threshold
+            .unwrap_or(self.catalogue.disclosure.threshold);
         if k < 1 {
             return Err(EngineError::Option {
                 option: "threshold".into(),
