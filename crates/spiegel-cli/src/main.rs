@@ -260,6 +260,12 @@ fn engine(
 
 fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
     let (engine, extract) = engine(&input, &strata, None)?;
+    // The cell map needs the finest cells, not the protection: a threshold of
+    // 1 leaves nothing sensitive, so nothing to protect (nothing is written).
+    let mut options = engine.options().clone();
+    options.threshold = Some(1);
+    options.forced = Some(Vec::new());
+    let engine = engine.with_options(options);
     out!("{}", engine.explain_blocking(&extract)?.trim_end());
     let output = engine.run_blocking(&extract)?;
     out!("\n# Cell map: every published cell is a sum of finest cells");
@@ -316,6 +322,11 @@ fn run(args: RunArgs) -> CliResult {
         baseline: args.baseline,
     };
     let engine = engine.with_options(options);
+    if let Some(id) = &args.detail
+        && engine.catalogue().indicator(id).is_none()
+    {
+        return Err(format!("--detail {id}: no such indicator in the catalogue").into());
+    }
     let bar = Arc::new(spinner());
     let b = bar.clone();
     let phases: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
@@ -403,9 +414,6 @@ fn run(args: RunArgs) -> CliResult {
     }
     out!("{}", summary(engine.catalogue(), &output).trim_end());
     if let Some(id) = &args.detail {
-        if engine.catalogue().indicator(id).is_none() {
-            return Err(format!("--detail {id}: no such indicator in the catalogue").into());
-        }
         out!("\n{}", detail(id, &output).trim_end());
     }
     out!(
@@ -511,7 +519,7 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
         ));
     }
     out.push_str(&format!(
-        "Disclosure control: {} published cells, {} hidden as primary (their own counts are sensitive), {} hidden as secondary (to protect them), {} forced; threshold k = {}, interval width {}{}\n",
+        "Disclosure control: {} published cells, {} hidden as primary (their own counts are sensitive), {} hidden as secondary (to protect them), {} forced; threshold k = {}, interval width {}{}\n\n",
         d.cells,
         d.primary,
         d.secondary,

@@ -152,13 +152,19 @@ pub(crate) fn describe(indicator: &str, cell: &PublishedCell) -> String {
 
 /// An engine error for a refusal of `spiegel-disclosure`, naming the cell.
 fn refusal(indicator: &str, cells: &[&PublishedCell], e: DError, what: &str) -> EngineError {
+    let shared = what.contains("denominator");
+    let label = if shared {
+        "shared denominator"
+    } else {
+        indicator
+    };
     let name = |c: usize| {
         cells
             .get(c)
-            .map_or_else(|| format!("cell {c}"), |p| describe(indicator, p))
+            .map_or_else(|| format!("cell {c}"), |p| describe(label, p))
     };
     let series = |s: usize| {
-        if what == "denominator" {
+        if shared {
             "denominator"
         } else {
             ["numerator", "denominator"]
@@ -296,6 +302,7 @@ pub(crate) fn protect(
     policy: &Policy,
     forced_levels: &[String],
     previous: Option<&PreviousCells>,
+    threads: usize,
 ) -> Result<Protected> {
     let n = finest.series.len();
     let mut statuses: Vec<Vec<Option<RowStatus>>> = vec![Vec::new(); n];
@@ -373,8 +380,12 @@ pub(crate) fn protect(
             None => groups.push((ind.map.space, vec![i])),
         }
     }
-    let mut hidden_den: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
-    for (_, members) in groups.iter().filter(|(_, m)| m.len() > 1) {
+    let shared: Vec<&Vec<usize>> = groups
+        .iter()
+        .filter(|(_, m)| m.len() > 1)
+        .map(|(_, m)| m)
+        .collect();
+    let outcomes = par_map(threads, &shared, |members| -> Result<Vec<usize>> {
         let first = inds[members[0]].as_ref().expect("grouped indicators exist");
         let map = first.map;
         let ids: Vec<&str> = members
@@ -401,32 +412,28 @@ pub(crate) fn protect(
             ..Fixed::default()
         };
         let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
-        let t0 = std::time::Instant::now();
         let p = protect_cells(&sys.system, &[&sys.series(&first.den)], &fixed, policy)
             .map_err(|e| refusal(&name, &cells, e, "the shared denominator"))?;
-        if std::env::var_os("TRACE_DISCLOSE").is_some() {
-            eprintln!(
-                "TRACE den[{}] cells {} inner {} hidden {} rounds {} {:.2}s",
-                name,
-                sys.system.n_cells(),
-                sys.n_inner,
-                p.hidden(),
-                p.rounds,
-                t0.elapsed().as_secs_f64()
-            );
-        }
-        for (c, s) in p.statuses.iter().enumerate() {
-            if s.is_hidden() {
-                for &i in members {
-                    hidden_den[i].insert(kept[c]);
-                }
-            }
+        Ok(p.statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_hidden())
+            .map(|(c, _)| kept[c])
+            .collect())
+    });
+    let mut hidden_den: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for (members, hidden) in shared.iter().zip(outcomes) {
+        let hidden = hidden?;
+        for &i in members.iter() {
+            hidden_den[i].extend(hidden.iter().copied());
         }
     }
 
     // 2. Each indicator, numerator and denominator.
-    for (i, ind) in inds.iter().enumerate() {
-        let Some(ind) = ind else { continue };
+    type Outcome = (Vec<Option<RowStatus>>, Vec<(usize, AuditRecord)>, usize);
+    let indices: Vec<usize> = (0..n).filter(|&i| inds[i].is_some()).collect();
+    let outcomes = par_map(threads, &indices, |&i| -> Result<Outcome> {
+        let ind = inds[i].as_ref().expect("filtered");
         let map = ind.map;
         let sys = System::new(map, &ind.cells, ind.id)?;
         let kept = &sys.kept;
@@ -445,20 +452,8 @@ pub(crate) fn protect(
         };
         let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
         let (num, den) = (sys.series(&ind.num), sys.series(&ind.den));
-        let t0 = std::time::Instant::now();
         let p = protect_cells(&sys.system, &[&num, &den], &fixed, policy)
             .map_err(|e| refusal(ind.id, &cells, e, "protecting the indicator"))?;
-        if std::env::var_os("TRACE_DISCLOSE").is_some() {
-            eprintln!(
-                "TRACE {} cells {} inner {} hidden {} rounds {} {:.2}s",
-                ind.id,
-                sys.system.n_cells(),
-                sys.n_inner,
-                p.hidden(),
-                p.rounds,
-                t0.elapsed().as_secs_f64()
-            );
-        }
         let mut row = vec![None; map.cells.len()];
         for &j in &ind.cells {
             // Cells without finest cells: structural zeros, published.
@@ -477,7 +472,13 @@ pub(crate) fn protect(
                 _ => RowStatus::Secondary { shared: false },
             });
         }
-        summary.previously_published += fixed.previously_published.len();
+        let records = p.intervals.into_iter().map(|r| (kept[r.cell], r)).collect();
+        Ok((row, records, fixed.previously_published.len()))
+    });
+    for (&i, outcome) in indices.iter().zip(outcomes) {
+        let (row, records, previous) = outcome?;
+        let ind = inds[i].as_ref().expect("filtered");
+        summary.previously_published += previous;
         for s in row.iter().flatten() {
             summary.cells += 1;
             match s {
@@ -487,9 +488,13 @@ pub(crate) fn protect(
                 RowStatus::Published => {}
             }
         }
-        for r in &p.intervals {
-            let j = kept[r.cell];
-            audit.push(ind.id, &map.cells[j], row[j].expect("a system cell"), r);
+        for (j, r) in &records {
+            audit.push(
+                ind.id,
+                &ind.map.cells[*j],
+                row[*j].expect("a system cell"),
+                r,
+            );
         }
         statuses[i] = row;
     }
@@ -498,6 +503,44 @@ pub(crate) fn protect(
         audit: audit.finish()?,
         summary,
     })
+}
+
+/// `f` over every item on up to `threads` threads, results in item order.
+pub(crate) fn par_map<T: Sync, R: Send>(
+    threads: usize,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .expect("every item is mapped once")
+        })
+        .collect()
 }
 
 /// The schema of the audit table (see `docs/results-schema.md`).

@@ -202,6 +202,13 @@ impl Engine {
         Ok(k)
     }
 
+    /// Threads for disclosure control: the partitions, or the cores.
+    fn threads(&self) -> usize {
+        self.options.target_partitions.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+
     /// The disclosure policy: the run's options over the catalogue's.
     fn policy(&self) -> Result<(spiegel_disclosure::Policy, Vec<String>)> {
         let threshold = self.threshold()?;
@@ -431,6 +438,7 @@ impl Engine {
             &policy,
             &forced,
             previous.as_ref(),
+            self.threads(),
         )?;
         let mut protection_seconds = protecting.elapsed().as_secs_f64();
         let mut builder = ResultsBuilder::new(&self.options.stats.levels);
@@ -540,7 +548,7 @@ impl Engine {
         let results = builder.finish()?;
         self.report(Progress::Verifying);
         let verifying = Instant::now();
-        crate::verify::verify(&results, &finest, &regions, &policy)?;
+        crate::verify::verify(&results, &finest, &regions, &policy, self.threads())?;
         protection_seconds += verifying.elapsed().as_secs_f64();
         let disclosure = DisclosureSummary {
             seconds: protection_seconds,

@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use spiegel_disclosure::{Audit, LinearSystem, Policy, Status, audit};
 
 use crate::cells::{CellKey, CellSpace, FinestCells, PublishedCell, RegionMap};
-use crate::disclose::{MANUAL, describe};
+use crate::disclose::{MANUAL, describe, par_map};
 use crate::error::{EngineError, Result};
 use crate::results::status;
 
@@ -223,86 +223,101 @@ pub(crate) fn verify(
     finest: &FinestCells,
     regions: &RegionMap,
     policy: &Policy,
+    threads: usize,
 ) -> Result<()> {
     let by_indicator = rows(results)?;
     let mut indexes: HashMap<CellSpace, (Vec<CellKey>, Index)> = HashMap::new();
-    // Per space: (denominator, [(indicator, cell, published)]) groups.
-    type Group = (Vec<i64>, Vec<(String, PublishedCell, bool)>);
-    let mut groups: Vec<(CellSpace, Group)> = Vec::new();
     for series in &finest.series {
-        let Some(rows) = by_indicator.get(&series.indicator_id) else {
-            continue;
-        };
-        let id = series.indicator_id.as_str();
-        let (keys, idx) = indexes.entry(series.space).or_insert_with(|| {
+        indexes.entry(series.space).or_insert_with(|| {
             let keys = finest.keys(series.space);
             let idx = index(&keys, regions);
             (keys, idx)
         });
-        let num: Vec<i64> = keys
-            .iter()
-            .map(|k| series.cells.get(k).map_or(0, |c| c.numerator))
-            .collect();
-        let den: Vec<i64> = keys
-            .iter()
-            .map(|k| series.cells.get(k).map_or(0, |c| c.denominator))
-            .collect();
-        let mut system_rows = Vec::new();
-        let mut statuses = Vec::new();
-        let mut cells = Vec::new();
-        for row in rows {
-            let m = members(&row.cell, keys, idx);
-            let sum = |v: &[i64]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
-            let hidden = row.status.is_hidden();
-            let published_counts = (row.numerator, row.denominator);
-            if hidden && published_counts != (None, None) {
-                return Err(fail(
-                    id,
-                    format!("hidden cell ({}) shows its counts", describe(id, &row.cell)),
-                ));
+    }
+    // Per space: (denominator, [(indicator, cell, published)]) groups.
+    type Entry = (String, PublishedCell, bool);
+    type Group = (Vec<i64>, Vec<Entry>);
+    let checked = par_map(
+        threads,
+        &finest.series,
+        |series| -> Result<Option<(CellSpace, Vec<i64>, Vec<Entry>)>> {
+            let Some(rows) = by_indicator.get(&series.indicator_id) else {
+                return Ok(None);
+            };
+            let id = series.indicator_id.as_str();
+            let (keys, idx) = &indexes[&series.space];
+            let num: Vec<i64> = keys
+                .iter()
+                .map(|k| series.cells.get(k).map_or(0, |c| c.numerator))
+                .collect();
+            let den: Vec<i64> = keys
+                .iter()
+                .map(|k| series.cells.get(k).map_or(0, |c| c.denominator))
+                .collect();
+            let mut system_rows = Vec::new();
+            let mut statuses = Vec::new();
+            let mut cells = Vec::new();
+            for row in rows {
+                let m = members(&row.cell, keys, idx);
+                let sum = |v: &[i64]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
+                let hidden = row.status.is_hidden();
+                let published_counts = (row.numerator, row.denominator);
+                if hidden && published_counts != (None, None) {
+                    return Err(fail(
+                        id,
+                        format!("hidden cell ({}) shows its counts", describe(id, &row.cell)),
+                    ));
+                }
+                if !hidden && published_counts != (Some(sum(&num)), Some(sum(&den))) {
+                    return Err(fail(
+                        id,
+                        format!(
+                            "published cell ({}) shows {:?}, but its finest cells sum to {}/{}",
+                            describe(id, &row.cell),
+                            published_counts,
+                            sum(&num),
+                            sum(&den)
+                        ),
+                    ));
+                }
+                if m.is_empty() {
+                    continue;
+                }
+                system_rows.push(m);
+                statuses.push(row.status);
+                cells.push(row.cell.clone());
             }
-            if !hidden && published_counts != (Some(sum(&num)), Some(sum(&den))) {
-                return Err(fail(
-                    id,
-                    format!(
-                        "published cell ({}) shows {:?}, but its finest cells sum to {}/{}",
-                        describe(id, &row.cell),
-                        published_counts,
-                        sum(&num),
-                        sum(&den)
-                    ),
-                ));
+            let name = |c: usize| describe(id, &cells[c]);
+            let (system, project) = reduced(keys.len(), &system_rows).map_err(|e| fail(id, e))?;
+            let a = audit(
+                &system,
+                &[&project(&num), &project(&den)],
+                &statuses,
+                policy,
+            )
+            .map_err(|e| fail(id, e.to_string()))?;
+            if let Some(f) = first_failure(&a, &name) {
+                return Err(fail(id, f));
             }
-            if m.is_empty() {
-                continue;
-            }
-            system_rows.push(m);
-            statuses.push(row.status);
-            cells.push(row.cell.clone());
-        }
-        let name = |c: usize| describe(id, &cells[c]);
-        let (system, project) = reduced(keys.len(), &system_rows).map_err(|e| fail(id, e))?;
-        let a = audit(
-            &system,
-            &[&project(&num), &project(&den)],
-            &statuses,
-            policy,
-        )
-        .map_err(|e| fail(id, e.to_string()))?;
-        if let Some(f) = first_failure(&a, &name) {
-            return Err(fail(id, f));
-        }
-        let entry: Vec<(String, PublishedCell, bool)> = cells
-            .iter()
-            .zip(&statuses)
-            .map(|(c, s)| (id.to_string(), c.clone(), !s.is_hidden()))
-            .collect();
+            let entry: Vec<Entry> = cells
+                .iter()
+                .zip(&statuses)
+                .map(|(c, s)| (id.to_string(), c.clone(), !s.is_hidden()))
+                .collect();
+            Ok(Some((series.space, den, entry)))
+        },
+    );
+    let mut groups: Vec<(CellSpace, Group)> = Vec::new();
+    for outcome in checked {
+        let Some((space, den, entry)) = outcome? else {
+            continue;
+        };
         match groups
             .iter_mut()
-            .find(|(space, (d, _))| *space == series.space && *d == den)
+            .find(|(s, (d, _))| *s == space && *d == den)
         {
             Some((_, (_, list))) => list.extend(entry),
-            None => groups.push((series.space, (den, entry))),
+            None => groups.push((space, (den, entry))),
         }
     }
     // Shared denominators: a cell's denominator is public when any indicator
