@@ -335,9 +335,8 @@ pub(crate) fn protect(
             den: dense.iter().map(|c| c.denominator).collect(),
         }));
     }
-    let forced_cell = |c: &PublishedCell| {
-        c.stratifiers().is_empty() && forced_levels.iter().any(|l| *l == c.level)
-    };
+    let forced_cell =
+        |c: &PublishedCell| c.stratifiers().is_empty() && forced_levels.contains(&c.level);
     let value = |d: &[i64], map: &CellMap, j: usize| -> i64 {
         map.members[j].iter().map(|&i| d[i as usize]).sum()
     };

@@ -718,6 +718,7 @@ impl StandardisedRefs<'_> {
 /// the crude counts only). Categories without inhabitants in the cell are
 /// left out; a cell with decedents in such a category, or with fewer than 10
 /// decedents, has no standardised rate.
+#[allow(clippy::too_many_arguments)]
 fn standardise(
     catalogue: &Catalogue,
     ind: &spiegel_model::Indicator,

@@ -143,43 +143,51 @@ fn members(cell: &PublishedCell, keys: &[CellKey], index: &Index) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// The system of these rows with finest cells merged where they lie in the
-/// same rows (exact: see `disclose`), and the projection of a series onto it.
-fn reduced(
-    n_columns: usize,
-    rows: &[Vec<u32>],
-) -> std::result::Result<(LinearSystem, impl Fn(&[i64]) -> Vec<i64>), String> {
-    // Its own merge: a signature per finest cell, in a sorted map.
-    let mut signature: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for (r, row) in rows.iter().enumerate() {
-        for &k in row {
-            signature.entry(k).or_default().push(r as u32);
+/// The system of some rows with finest cells merged where they lie in the
+/// same rows (exact: see `disclose`).
+struct Reduced {
+    system: LinearSystem,
+    /// The merged column of each finest cell (`None`: in no row).
+    column: Vec<Option<u32>>,
+    n: usize,
+}
+
+impl Reduced {
+    fn new(n_columns: usize, rows: &[Vec<u32>]) -> std::result::Result<Reduced, String> {
+        // Its own merge: a signature per finest cell, in a sorted map.
+        let mut signature: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (r, row) in rows.iter().enumerate() {
+            for &k in row {
+                signature.entry(k).or_default().push(r as u32);
+            }
         }
+        let mut groups: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
+        for sig in signature.values() {
+            let next = groups.len() as u32;
+            groups.entry(sig.clone()).or_insert(next);
+        }
+        let column: Vec<Option<u32>> = (0..n_columns as u32)
+            .map(|k| signature.get(&k).map(|s| groups[s]))
+            .collect();
+        let n = groups.len();
+        let merged_rows = rows
+            .iter()
+            .map(|row| row.iter().filter_map(|&k| column[k as usize]).collect())
+            .collect();
+        let system = LinearSystem::new(n, merged_rows).map_err(|e| e.to_string())?;
+        Ok(Reduced { system, column, n })
     }
-    let mut groups: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
-    for sig in signature.values() {
-        let next = groups.len() as u32;
-        groups.entry(sig.clone()).or_insert(next);
-    }
-    let column: Vec<Option<u32>> = (0..n_columns as u32)
-        .map(|k| signature.get(&k).map(|s| groups[s]))
-        .collect();
-    let n = groups.len();
-    let merged_rows = rows
-        .iter()
-        .map(|row| row.iter().filter_map(|&k| column[k as usize]).collect())
-        .collect();
-    let system = LinearSystem::new(n, merged_rows).map_err(|e| e.to_string())?;
-    let project = move |dense: &[i64]| {
-        let mut out = vec![0; n];
-        for (k, c) in column.iter().enumerate() {
+
+    /// A dense finest-cell series on the merged columns.
+    fn project(&self, dense: &[i64]) -> Vec<i64> {
+        let mut out = vec![0; self.n];
+        for (k, c) in self.column.iter().enumerate() {
             if let Some(c) = c {
                 out[*c as usize] += dense[k];
             }
         }
         out
-    };
-    Ok((system, project))
+    }
 }
 
 /// The first failure of an audit, with cells named.
@@ -237,76 +245,73 @@ pub(crate) fn verify(
     // Per space: (denominator, [(indicator, cell, published)]) groups.
     type Entry = (String, PublishedCell, bool);
     type Group = (Vec<i64>, Vec<Entry>);
-    let checked = par_map(
-        threads,
-        &finest.series,
-        |series| -> Result<Option<(CellSpace, Vec<i64>, Vec<Entry>)>> {
-            let Some(rows) = by_indicator.get(&series.indicator_id) else {
-                return Ok(None);
-            };
-            let id = series.indicator_id.as_str();
-            let (keys, idx) = &indexes[&series.space];
-            let num: Vec<i64> = keys
-                .iter()
-                .map(|k| series.cells.get(k).map_or(0, |c| c.numerator))
-                .collect();
-            let den: Vec<i64> = keys
-                .iter()
-                .map(|k| series.cells.get(k).map_or(0, |c| c.denominator))
-                .collect();
-            let mut system_rows = Vec::new();
-            let mut statuses = Vec::new();
-            let mut cells = Vec::new();
-            for row in rows {
-                let m = members(&row.cell, keys, idx);
-                let sum = |v: &[i64]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
-                let hidden = row.status.is_hidden();
-                let published_counts = (row.numerator, row.denominator);
-                if hidden && published_counts != (None, None) {
-                    return Err(fail(
-                        id,
-                        format!("hidden cell ({}) shows its counts", describe(id, &row.cell)),
-                    ));
-                }
-                if !hidden && published_counts != (Some(sum(&num)), Some(sum(&den))) {
-                    return Err(fail(
-                        id,
-                        format!(
-                            "published cell ({}) shows {:?}, but its finest cells sum to {}/{}",
-                            describe(id, &row.cell),
-                            published_counts,
-                            sum(&num),
-                            sum(&den)
-                        ),
-                    ));
-                }
-                if m.is_empty() {
-                    continue;
-                }
-                system_rows.push(m);
-                statuses.push(row.status);
-                cells.push(row.cell.clone());
+    type Checked = Option<(CellSpace, Vec<i64>, Vec<Entry>)>;
+    let checked = par_map(threads, &finest.series, |series| -> Result<Checked> {
+        let Some(rows) = by_indicator.get(&series.indicator_id) else {
+            return Ok(None);
+        };
+        let id = series.indicator_id.as_str();
+        let (keys, idx) = &indexes[&series.space];
+        let num: Vec<i64> = keys
+            .iter()
+            .map(|k| series.cells.get(k).map_or(0, |c| c.numerator))
+            .collect();
+        let den: Vec<i64> = keys
+            .iter()
+            .map(|k| series.cells.get(k).map_or(0, |c| c.denominator))
+            .collect();
+        let mut system_rows = Vec::new();
+        let mut statuses = Vec::new();
+        let mut cells = Vec::new();
+        for row in rows {
+            let m = members(&row.cell, keys, idx);
+            let sum = |v: &[i64]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
+            let hidden = row.status.is_hidden();
+            let published_counts = (row.numerator, row.denominator);
+            if hidden && published_counts != (None, None) {
+                return Err(fail(
+                    id,
+                    format!("hidden cell ({}) shows its counts", describe(id, &row.cell)),
+                ));
             }
-            let name = |c: usize| describe(id, &cells[c]);
-            let (system, project) = reduced(keys.len(), &system_rows).map_err(|e| fail(id, e))?;
-            let a = audit(
-                &system,
-                &[&project(&num), &project(&den)],
-                &statuses,
-                policy,
-            )
-            .map_err(|e| fail(id, e.to_string()))?;
-            if let Some(f) = first_failure(&a, &name) {
-                return Err(fail(id, f));
+            if !hidden && published_counts != (Some(sum(&num)), Some(sum(&den))) {
+                return Err(fail(
+                    id,
+                    format!(
+                        "published cell ({}) shows {:?}, but its finest cells sum to {}/{}",
+                        describe(id, &row.cell),
+                        published_counts,
+                        sum(&num),
+                        sum(&den)
+                    ),
+                ));
             }
-            let entry: Vec<Entry> = cells
-                .iter()
-                .zip(&statuses)
-                .map(|(c, s)| (id.to_string(), c.clone(), !s.is_hidden()))
-                .collect();
-            Ok(Some((series.space, den, entry)))
-        },
-    );
+            if m.is_empty() {
+                continue;
+            }
+            system_rows.push(m);
+            statuses.push(row.status);
+            cells.push(row.cell.clone());
+        }
+        let name = |c: usize| describe(id, &cells[c]);
+        let r = Reduced::new(keys.len(), &system_rows).map_err(|e| fail(id, e))?;
+        let a = audit(
+            &r.system,
+            &[&r.project(&num), &r.project(&den)],
+            &statuses,
+            policy,
+        )
+        .map_err(|e| fail(id, e.to_string()))?;
+        if let Some(f) = first_failure(&a, &name) {
+            return Err(fail(id, f));
+        }
+        let entry: Vec<Entry> = cells
+            .iter()
+            .zip(&statuses)
+            .map(|(c, s)| (id.to_string(), c.clone(), !s.is_hidden()))
+            .collect();
+        Ok(Some((series.space, den, entry)))
+    });
     let mut groups: Vec<(CellSpace, Group)> = Vec::new();
     for outcome in checked {
         let Some((space, den, entry)) = outcome? else {
@@ -344,8 +349,8 @@ pub(crate) fn verify(
             .filter(|(_, k)| **k)
             .map(|(c, _)| c)
             .collect();
-        let (system, project) = reduced(keys.len(), &rows).map_err(|e| fail(&name, e))?;
-        let den = project(&den);
+        let r = Reduced::new(keys.len(), &rows).map_err(|e| fail(&name, e))?;
+        let den = r.project(&den);
         let statuses: Vec<Status> = public
             .values()
             .zip(&kept)
@@ -359,7 +364,7 @@ pub(crate) fn verify(
             })
             .collect();
         let a =
-            audit(&system, &[&den], &statuses, policy).map_err(|e| fail(&name, e.to_string()))?;
+            audit(&r.system, &[&den], &statuses, policy).map_err(|e| fail(&name, e.to_string()))?;
         let cell_name = |c: usize| describe("shared denominator", cells[c]);
         if let Some(f) = first_failure(&a, &cell_name) {
             return Err(fail(&name, f.replace("numerator", "denominator")));

@@ -34,6 +34,9 @@ type Cell = (
     Option<String>,
 );
 
+/// The true counts of every cell.
+type Truth = HashMap<Cell, (i64, i64)>;
+
 #[derive(Debug, Clone)]
 struct Row {
     status: String,
@@ -417,7 +420,7 @@ static DEFAULT: LazyLock<RunOutput> = LazyLock::new(|| {
 });
 
 /// Every count of the bundled extract: a run at threshold 1 hides nothing.
-static TRUTH: LazyLock<(RunOutput, HashMap<Cell, (i64, i64)>)> = LazyLock::new(|| {
+static TRUTH: LazyLock<(RunOutput, Truth)> = LazyLock::new(|| {
     let out = run(
         &bundled(),
         RunOptions {
