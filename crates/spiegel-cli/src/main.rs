@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spiegel::arrow::array::{Array, AsArray};
 use spiegel::arrow::datatypes::{Float64Type, Int64Type};
-use spiegel::engine::{ComparisonMethod, ConfidenceLevel, Severity, StatsOptions};
+use spiegel::engine::results::status;
+use spiegel::engine::{ComparisonMethod, ConfidenceLevel, Previous, Severity, StatsOptions};
 use spiegel::model::Unit;
 use spiegel::prelude::*;
 use spiegel::{write_csv, write_json, write_parquet};
@@ -93,9 +94,8 @@ struct RunArgs {
     /// Output folder for the results.
     #[arg(long, default_value = "spiegel-out")]
     out: PathBuf,
-    /// Primary suppression threshold k: counts 1..k-1 are hidden (default: the catalogue's, 10).
-    #[arg(long)]
-    threshold: Option<i64>,
+    #[command(flatten)]
+    disclosure: DisclosureArgs,
     /// Output formats.
     #[arg(long, value_delimiter = ',', default_values = ["parquet", "csv"])]
     format: Vec<Format>,
@@ -116,6 +116,36 @@ struct RunArgs {
     /// value, interval, national value and comparison.
     #[arg(long, value_name = "INDICATOR")]
     detail: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct DisclosureArgs {
+    /// Primary suppression threshold k: counts 1..k-1 are sensitive (default: the catalogue's, 10).
+    #[arg(long)]
+    threshold: Option<i64>,
+    /// Treat counts of 0 as sensitive too (default: the catalogue's, off).
+    #[arg(long)]
+    protect_zeros: bool,
+    /// How wide an attacker's interval for a hidden sensitive count must be
+    /// (default: the catalogue's, the threshold).
+    #[arg(long, value_name = "N")]
+    interval_width: Option<i64>,
+    /// Always publish the unstratified totals of this level (`national` or a
+    /// region level), repeatable; replaces the catalogue's list; `none` for no
+    /// forced level.
+    #[arg(long = "force", value_name = "LEVEL")]
+    force: Vec<String>,
+    /// An earlier release's results (`results.parquet` or `results.csv`): the
+    /// cells it published are loaded as already public, so that the two
+    /// releases together reveal nothing either hides. Their counts must not
+    /// have changed.
+    #[arg(long, value_name = "PATH")]
+    previous: Option<PathBuf>,
+    /// Write the results for release outside the secure environment: hidden
+    /// cells get the status `suppressed` (primary and secondary alike), no
+    /// `suppression_reason`, and no audit table.
+    #[arg(long)]
+    public: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -198,18 +228,26 @@ fn validate(dir: &Path) -> CliResult {
 fn engine(
     input: &InputArgs,
     strata: &StrataArgs,
-    threshold: Option<i64>,
+    disclosure: Option<&DisclosureArgs>,
 ) -> Result<(Engine, Extract), Box<dyn std::error::Error>> {
     let catalogue_dir = resolve(&input.catalogue, "fixtures/indicators/palliative");
     let data_dir = resolve(&input.data, "fixtures/extract");
     let catalogue = Catalogue::load_dir(&catalogue_dir)?;
     let extract = Extract::from_dir(&data_dir, &catalogue.contract)?;
     let mut options = RunOptions {
-        threshold,
         target_partitions: strata.partitions,
         memory_limit: strata.memory_limit_mib.saturating_mul(1 << 20),
         ..RunOptions::default()
     };
+    if let Some(d) = disclosure {
+        options.threshold = d.threshold;
+        options.protect_zeros = d.protect_zeros.then_some(true);
+        options.interval_width = d.interval_width;
+        if !d.force.is_empty() {
+            options.forced = Some(d.force.iter().filter(|l| *l != "none").cloned().collect());
+        }
+        options.previous = d.previous.clone().map(Previous::Path);
+    }
     if !strata.strata.is_empty() {
         options.strata = strata
             .strata
@@ -222,6 +260,12 @@ fn engine(
 
 fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
     let (engine, extract) = engine(&input, &strata, None)?;
+    // The cell map needs the finest cells, not the protection: a threshold of
+    // 1 leaves nothing sensitive, so nothing to protect (nothing is written).
+    let mut options = engine.options().clone();
+    options.threshold = Some(1);
+    options.forced = Some(Vec::new());
+    let engine = engine.with_options(options);
     out!("{}", engine.explain_blocking(&extract)?.trim_end());
     let output = engine.run_blocking(&extract)?;
     out!("\n# Cell map: every published cell is a sum of finest cells");
@@ -262,7 +306,7 @@ fn spinner() -> ProgressBar {
 }
 
 fn run(args: RunArgs) -> CliResult {
-    let (engine, extract) = engine(&args.input, &args.strata, args.threshold)?;
+    let (engine, extract) = engine(&args.input, &args.strata, Some(&args.disclosure))?;
     let levels = args
         .confidence
         .iter()
@@ -278,6 +322,11 @@ fn run(args: RunArgs) -> CliResult {
         baseline: args.baseline,
     };
     let engine = engine.with_options(options);
+    if let Some(id) = &args.detail
+        && engine.catalogue().indicator(id).is_none()
+    {
+        return Err(format!("--detail {id}: no such indicator in the catalogue").into());
+    }
     let bar = Arc::new(spinner());
     let b = bar.clone();
     let phases: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
@@ -302,6 +351,12 @@ fn run(args: RunArgs) -> CliResult {
             Progress::Assembling { finest_cells } => {
                 format!("summing {finest_cells} finest cells into the published cells")
             }
+            Progress::Protecting { cells } => format!(
+                "protecting {cells} published cells (primary and secondary suppression, audit)"
+            ),
+            Progress::Verifying => {
+                "verifying the protection independently from the results table".to_string()
+            }
             Progress::Done { rows, seconds } => format!("{rows} result rows in {seconds:.2} s"),
             _ => String::new(),
         };
@@ -323,30 +378,42 @@ fn run(args: RunArgs) -> CliResult {
                 )
             })
             .collect();
-        eprintln!("timings: {}", spans.join(", "));
+        eprintln!(
+            "timings: {} (disclosure control in all: {:.2} s)",
+            spans.join(", "),
+            output.disclosure.seconds
+        );
     }
 
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let mut written = Vec::new();
-    for f in &args.format {
-        let path = match f {
-            Format::Parquet => args.out.join("results.parquet"),
-            Format::Csv => args.out.join("results.csv"),
-            Format::Json => args.out.join("results.json"),
-        };
-        match f {
-            Format::Parquet => write_parquet(&output.results, &path)?,
-            Format::Csv => write_csv(&output.results, &path)?,
-            Format::Json => write_json(&output.results, &path)?,
+    let results = if args.disclosure.public {
+        public(&output.results)?
+    } else {
+        output.results.clone()
+    };
+    let mut tables = vec![("results", &results)];
+    if !args.disclosure.public {
+        tables.push(("audit", &output.audit));
+    }
+    for (name, table) in tables {
+        for f in &args.format {
+            let path = match f {
+                Format::Parquet => args.out.join(format!("{name}.parquet")),
+                Format::Csv => args.out.join(format!("{name}.csv")),
+                Format::Json => args.out.join(format!("{name}.json")),
+            };
+            match f {
+                Format::Parquet => write_parquet(table, &path)?,
+                Format::Csv => write_csv(table, &path)?,
+                Format::Json => write_json(table, &path)?,
+            }
+            written.push(path.display().to_string());
         }
-        written.push(path.display().to_string());
     }
     out!("{}", summary(engine.catalogue(), &output).trim_end());
     if let Some(id) = &args.detail {
-        if engine.catalogue().indicator(id).is_none() {
-            return Err(format!("--detail {id}: no such indicator in the catalogue").into());
-        }
         out!("\n{}", detail(id, &output).trim_end());
     }
     out!(
@@ -354,11 +421,45 @@ fn run(args: RunArgs) -> CliResult {
         output.results.num_rows(),
         written.join(", ")
     );
-    eprintln!(
-        "warning: only primary suppression (counts 1..{} hidden) is applied; complementary (secondary) suppression is not yet applied, so hidden cells may be recoverable from published totals. Do not release these results outside the secure environment.",
-        output.threshold - 1
-    );
     Ok(())
+}
+
+/// The results for release outside the secure environment: every hidden cell
+/// is `suppressed` (which hidden cells are the small ones would narrow them
+/// down) and the `suppression_reason` column is dropped.
+fn public(
+    results: &spiegel::arrow::array::RecordBatch,
+) -> Result<spiegel::arrow::array::RecordBatch, Box<dyn std::error::Error>> {
+    use spiegel::arrow::array::{ArrayRef, StringArray};
+    let schema = results.schema();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in schema.fields().iter().zip(results.columns()) {
+        match field.name().as_str() {
+            "suppression_reason" => continue,
+            "status" => {
+                let s = column.as_string::<i32>();
+                let collapsed: StringArray = s
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| match v {
+                            status::SUPPRESSED_PRIMARY | status::SUPPRESSED_SECONDARY => {
+                                status::SUPPRESSED
+                            }
+                            other => other,
+                        })
+                    })
+                    .collect();
+                columns.push(Arc::new(collapsed));
+            }
+            _ => columns.push(column.clone()),
+        }
+        fields.push(field.as_ref().clone());
+    }
+    let schema = Arc::new(spiegel::arrow::datatypes::Schema::new(fields));
+    Ok(spiegel::arrow::array::RecordBatch::try_new(
+        schema, columns,
+    )?)
 }
 
 type Floats = spiegel::arrow::array::PrimitiveArray<Float64Type>;
@@ -403,6 +504,7 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
     let status = col("status").as_string::<i32>();
     let (ci_label, ci_lower, ci_upper) = first_interval(r);
     let mut out = String::new();
+    let d = &output.disclosure;
     let mut quality: Vec<_> = output
         .quality
         .findings
@@ -416,6 +518,20 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
             f.severity, f.table, f.rows, f.message, f.check
         ));
     }
+    out.push_str(&format!(
+        "Disclosure control: {} published cells, {} hidden as primary (their own counts are sensitive), {} hidden as secondary (to protect them), {} forced; threshold k = {}, interval width {}{}\n\n",
+        d.cells,
+        d.primary,
+        d.secondary,
+        d.forced,
+        output.policy.threshold,
+        output.policy.required_width(),
+        if output.policy.protect_zeros {
+            ", zeros protected"
+        } else {
+            ""
+        }
+    ));
     out.push_str(&format!(
         "National values, catalogue `{}` {} (threshold k = {})\n\n",
         catalogue.id, catalogue.version, output.threshold

@@ -80,11 +80,15 @@ fn run_on_the_tiny_extract() {
     );
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!("run_tiny_stdout", stdout);
-    assert!(
-        stderr.contains("secondary) suppression is not yet applied"),
-        "{stderr}"
-    );
-    for f in ["results.parquet", "results.csv", "results.json"] {
+    assert!(!stderr.contains("warning"), "{stderr}");
+    for f in [
+        "results.parquet",
+        "results.csv",
+        "results.json",
+        "audit.parquet",
+        "audit.csv",
+        "audit.json",
+    ] {
         assert!(out.path().join(f).exists(), "{f}");
     }
     let csv = std::fs::read_to_string(out.path().join("results.csv")).expect("csv");
@@ -96,12 +100,113 @@ fn run_on_the_tiny_extract() {
 fn run_with_default_threshold_suppresses() {
     let out = tempfile::tempdir().expect("tempdir");
     let o = out.path().display().to_string();
-    let (code, stdout, _) = spiegel(
+    // Twelve persons: the national totals are too small to force.
+    let (code, stdout, stderr) = spiegel(
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--out",
+            &o,
+            "--force",
+            "none",
+        ],
+        Some(out.path()),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("run_tiny_k10_stdout", stdout);
+    let audit = std::fs::read_to_string(out.path().join("audit.csv")).expect("audit");
+    insta::assert_snapshot!("audit_csv_header", audit.lines().next().unwrap_or_default());
+    assert!(audit.lines().count() > 1, "{audit}");
+}
+
+#[test]
+fn a_forced_total_that_is_sensitive_refuses_the_run() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = out.path().display().to_string();
+    let (code, stdout, stderr) = spiegel(
         &["run", "--data", "fixtures/tiny", "--out", &o],
         Some(out.path()),
     );
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("run_tiny_k10_stdout", stdout);
+    assert_eq!(code, 1, "{stdout}");
+    insta::assert_snapshot!("forced_sensitive_total", stderr);
+    assert!(!out.path().join("results.csv").exists());
+}
+
+#[test]
+fn public_output_collapses_the_suppression_statuses() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = out.path().display().to_string();
+    let (code, _, stderr) = spiegel(
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--out",
+            &o,
+            "--threshold",
+            "3",
+            "--force",
+            "none",
+            "--public",
+            "--format",
+            "csv",
+        ],
+        Some(out.path()),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let csv = std::fs::read_to_string(out.path().join("results.csv")).expect("csv");
+    let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
+    assert!(!header.contains(&"suppression_reason"), "{header:?}");
+    let status = header.iter().position(|h| *h == "status").expect("status");
+    let statuses: std::collections::BTreeSet<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(status).unwrap_or_default().to_string())
+        .collect();
+    assert!(statuses.contains("suppressed"), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s == "published" || s == "suppressed"),
+        "{statuses:?}"
+    );
+    assert!(!out.path().join("audit.csv").exists());
+}
+
+#[test]
+fn a_previous_release_is_loaded_as_public() {
+    let first = tempfile::tempdir().expect("tempdir");
+    let f = first.path().display().to_string();
+    let args = |out: &str| {
+        vec![
+            "run".to_string(),
+            "--data".into(),
+            "fixtures/tiny".into(),
+            "--out".into(),
+            out.to_string(),
+            "--threshold".into(),
+            "3".into(),
+            "--force".into(),
+            "none".into(),
+            "--protect-zeros".into(),
+            "--interval-width".into(),
+            "4".into(),
+        ]
+    };
+    let a = args(&f);
+    let (code, _, stderr) = spiegel(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(code, 0, "{stderr}");
+    let second = tempfile::tempdir().expect("tempdir");
+    let mut b = args(&second.path().display().to_string());
+    let previous = first.path().join("results.parquet").display().to_string();
+    b.extend(["--previous".to_string(), previous, "--timings".to_string()]);
+    let (code, stdout, stderr) = spiegel(&b.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("hidden as secondary"), "{stdout}");
+    assert!(stderr.contains("protecting"), "{stderr}");
+    let results = |dir: &Path| std::fs::read_to_string(dir.join("results.csv")).expect("csv");
+    assert_eq!(results(first.path()), results(second.path()));
 }
 
 #[test]
@@ -159,8 +264,17 @@ fn synth_writes_an_extract_that_runs() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("person"), "{stdout}");
     let out = dir.path().join("out");
+    // 340 persons: some national totals are too small to force.
     let (code, stdout, stderr) = spiegel(
-        &["run", "--data", &d, "--out", &out.display().to_string()],
+        &[
+            "run",
+            "--data",
+            &d,
+            "--out",
+            &out.display().to_string(),
+            "--force",
+            "none",
+        ],
         Some(dir.path()),
     );
     assert_eq!(code, 0, "{stderr}");

@@ -50,6 +50,16 @@ pub enum EngineError {
         #[source]
         source: Box<DataFusionError>,
     },
+    /// Disclosure control refused the release: a forced or previously
+    /// published cell gives a sensitive cell away, a cell cannot be
+    /// protected, or the independent verification failed. Nothing is written.
+    #[error("disclosure control refused the release ({indicator}): {message}")]
+    Disclosure {
+        /// The indicator (or the indicators sharing a denominator).
+        indicator: String,
+        /// What is wrong, naming the cell.
+        message: String,
+    },
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {message}")]
     File {

@@ -19,23 +19,28 @@
 
 pub mod cells;
 mod compile;
+mod disclose;
 mod error;
 mod figures;
 mod quality;
 pub mod results;
 mod run;
 mod source;
+mod verify;
 
 pub use cells::{
     CellKey, CellMap, CellSpace, Counts, FinestCells, Levels, PublishedCell, RegionMap, Series,
     StrataSpec,
 };
+pub use disclose::{DisclosureSummary, audit_schema};
 pub use error::{DataProblem, EngineError, Result, SchemaProblem};
 pub use figures::{ComparisonMethod, StatsOptions, level_label};
 pub use quality::{QualityFinding, QualityReport, Severity};
 pub use results::{results_schema, results_schema_for, write_csv, write_json, write_parquet};
-pub use run::{Engine, Progress, RunOptions, RunOutput};
+pub use run::{Engine, Previous, Progress, RunOptions, RunOutput};
 pub use source::{Extract, TableSource};
+/// The disclosure-control crate the engine protects its output with.
+pub use spiegel_disclosure;
 /// Confidence levels of the statistics (`ConfidenceLevel::P95`, `P998`, or any in (0, 1)).
 pub use spiegel_stats::ConfidenceLevel;
 

@@ -1,5 +1,5 @@
 //! The results table: one Arrow schema, long format, one row per indicator x
-//! published cell x period; primary suppression; writers.
+//! published cell x period, with its disclosure status; writers.
 
 use std::fs::File;
 use std::path::Path;
@@ -20,8 +20,16 @@ use crate::figures::{Figures, StatsOptions, level_label};
 pub mod status {
     /// Counts and value are published.
     pub const PUBLISHED: &str = "published";
-    /// A count is below the threshold: counts and value are null.
+    /// A count is sensitive (below the threshold, or a protected zero):
+    /// counts and every derived figure are null.
     pub const SUPPRESSED_PRIMARY: &str = "suppressed_primary";
+    /// Hidden to protect a sensitive cell (secondary suppression): counts and
+    /// every derived figure are null.
+    pub const SUPPRESSED_SECONDARY: &str = "suppressed_secondary";
+    /// Published because the disclosure policy forces it (`forced` levels).
+    pub const FORCED: &str = "forced";
+    /// `--public` output: a hidden cell, primary or secondary alike.
+    pub const SUPPRESSED: &str = "suppressed";
 }
 
 /// The stable schema of the results table with the default confidence levels
@@ -89,17 +97,6 @@ pub(crate) fn unit_name(unit: Unit) -> String {
     }
 }
 
-/// Primary rule: a count in 1..k-1 is hidden, with everything derived from it.
-pub(crate) fn primary_reason(c: &Counts, threshold: i64) -> Option<&'static str> {
-    let small = |x: i64| x >= 1 && x < threshold;
-    match (small(c.numerator), small(c.denominator)) {
-        (true, true) => Some("numerator_and_denominator_below_threshold"),
-        (true, false) => Some("numerator_below_threshold"),
-        (false, true) => Some("denominator_below_threshold"),
-        _ => None,
-    }
-}
-
 /// Accumulates result rows.
 pub(crate) struct ResultsBuilder {
     schema: SchemaRef,
@@ -120,11 +117,10 @@ pub(crate) struct ResultsBuilder {
     spc_signal: StringBuilder,
     status: StringBuilder,
     reason: StringBuilder,
-    threshold: i64,
 }
 
 impl ResultsBuilder {
-    pub(crate) fn new(threshold: i64, levels: &[ConfidenceLevel]) -> ResultsBuilder {
+    pub(crate) fn new(levels: &[ConfidenceLevel]) -> ResultsBuilder {
         let pairs = || {
             levels
                 .iter()
@@ -150,17 +146,18 @@ impl ResultsBuilder {
             spc_signal: StringBuilder::new(),
             status: StringBuilder::new(),
             reason: StringBuilder::new(),
-            threshold,
         }
     }
 
-    /// Appends a row. `figures` is computed only for published cells: a
-    /// suppressed row gets nulls for its counts and every derived figure.
+    /// Appends a row with its final disclosure status. `figures` is computed
+    /// only for published (and forced) cells: a hidden row gets nulls for its
+    /// counts and every derived figure.
     pub(crate) fn push(
         &mut self,
         ind: &Indicator,
         cell: &PublishedCell,
         counts: &Counts,
+        status: (&str, Option<&str>, bool),
         figures: impl FnOnce() -> Figures,
     ) {
         let period = cell.period.to_string();
@@ -180,12 +177,12 @@ impl ResultsBuilder {
             b.append_option(k);
         }
         let is_mean = matches!(ind.numerator, Quantity::MeasureSum { .. });
-        let reason = primary_reason(counts, self.threshold);
-        let f = match reason {
-            Some(_) => Figures::default(),
-            None => figures(),
+        let (status, reason, published) = status;
+        let f = if published {
+            figures()
+        } else {
+            Figures::default()
         };
-        let published = reason.is_none();
         self.numerator
             .append_option(published.then_some(counts.numerator));
         self.denominator
@@ -214,16 +211,8 @@ impl ResultsBuilder {
             .append_option(f.change_interval.map(|i| i.upper));
         self.change_significant.append_option(f.change_significant);
         self.spc_signal.append_option(f.spc_signal.as_deref());
-        match reason {
-            Some(r) => {
-                self.status.append_value(status::SUPPRESSED_PRIMARY);
-                self.reason.append_value(r);
-            }
-            None => {
-                self.status.append_value(status::PUBLISHED);
-                self.reason.append_null();
-            }
-        }
+        self.status.append_value(status);
+        self.reason.append_option(reason);
     }
 
     pub(crate) fn finish(mut self) -> Result<RecordBatch> {

@@ -18,6 +18,7 @@ use crate::cells::{
     collect_frame,
 };
 use crate::compile::{Compiled, Frame, compile};
+use crate::disclose::{DisclosureSummary, in_indicator};
 use crate::error::{EngineError, Result, SchemaProblem, df};
 use crate::figures::{StatsOptions, figures};
 use crate::quality::{QualityReport, check};
@@ -29,6 +30,17 @@ use crate::source::{Extract, open_table};
 pub struct RunOptions {
     /// Primary suppression threshold k (counts 1..k-1 hidden); the catalogue's when `None`.
     pub threshold: Option<i64>,
+    /// Whether counts of 0 are sensitive too; the catalogue's when `None`.
+    pub protect_zeros: Option<bool>,
+    /// The width an attacker's interval for a hidden sensitive count must
+    /// have; the catalogue's (by default the threshold) when `None`.
+    pub interval_width: Option<i64>,
+    /// Region levels (`national` or a region level) whose unstratified totals
+    /// are always published; the catalogue's when `None`.
+    pub forced: Option<Vec<String>>,
+    /// An earlier release's results table: the cells it published are public
+    /// knowledge, published again, and must have the same counts in this run.
+    pub previous: Option<Previous>,
     /// What is published: levels x stratifiers.
     pub strata: Vec<StrataSpec>,
     /// DataFusion partitions (threads); the number of cores when `None`.
@@ -43,12 +55,26 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             threshold: None,
+            protect_zeros: None,
+            interval_width: None,
+            forced: None,
+            previous: None,
             strata: StrataSpec::defaults(),
             target_partitions: None,
             memory_limit: 4 << 30,
             stats: StatsOptions::default(),
         }
     }
+}
+
+/// An earlier release's results table (see [`RunOptions::previous`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Previous {
+    /// The table itself.
+    Table(RecordBatch),
+    /// A results file written by spiegel (`.parquet` or `.csv`).
+    Path(std::path::PathBuf),
 }
 
 /// Progress of a run, reported to a callback.
@@ -66,6 +92,13 @@ pub enum Progress {
         /// Number of finest cells.
         finest_cells: usize,
     },
+    /// Primary and secondary suppression of every published cell.
+    Protecting {
+        /// Number of published cells (results rows) to protect.
+        cells: usize,
+    },
+    /// Checking the results table independently (fail closed).
+    Verifying,
     /// Finished.
     Done {
         /// Rows in the results table.
@@ -90,6 +123,13 @@ pub struct RunOutput {
     pub periods: Vec<i32>,
     /// The primary threshold used.
     pub threshold: i64,
+    /// The disclosure policy used.
+    pub policy: spiegel_disclosure::Policy,
+    /// The audit table: the attacker's interval of every hidden sensitive
+    /// cell and series (see `docs/results-schema.md`).
+    pub audit: RecordBatch,
+    /// How many cells were hidden, and how long protection took.
+    pub disclosure: DisclosureSummary,
 }
 
 /// Runs a validated catalogue over extracts.
@@ -149,7 +189,10 @@ impl Engine {
     }
 
     fn threshold(&self) -> Result<i64> {
-        let k = self.options.threshold.unwrap_or(self.catalogue.threshold);
+        let k = self
+            .options
+            .threshold
+            .unwrap_or(self.catalogue.disclosure.threshold);
         if k < 1 {
             return Err(EngineError::Option {
                 option: "threshold".into(),
@@ -157,6 +200,64 @@ impl Engine {
             });
         }
         Ok(k)
+    }
+
+    /// Threads for disclosure control: the partitions, or the cores.
+    fn threads(&self) -> usize {
+        self.options.target_partitions.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+
+    /// The disclosure policy: the run's options over the catalogue's.
+    fn policy(&self) -> Result<(spiegel_disclosure::Policy, Vec<String>)> {
+        let threshold = self.threshold()?;
+        let d = &self.catalogue.disclosure;
+        // The catalogue's width follows its threshold unless set apart from it;
+        // a run's threshold moves a width that was not set.
+        let width = match self.options.interval_width {
+            Some(w) => w,
+            None if d.interval_width == d.threshold => threshold,
+            None => d.interval_width,
+        };
+        if width < 0 {
+            return Err(EngineError::Option {
+                option: "interval_width".into(),
+                message: format!("must not be negative, got {width}"),
+            });
+        }
+        let forced = self
+            .options
+            .forced
+            .clone()
+            .unwrap_or_else(|| d.forced.clone());
+        let levels: Vec<&str> = self
+            .catalogue
+            .contract
+            .table_with_role(TableRole::Region)
+            .map(|t| t.levels.iter().map(|l| l.name.as_str()).collect())
+            .unwrap_or_default();
+        if let Some(bad) = forced
+            .iter()
+            .find(|l| *l != "national" && !levels.contains(&l.as_str()))
+        {
+            return Err(EngineError::Option {
+                option: "forced".into(),
+                message: format!(
+                    "unknown region level `{bad}` (expected national or one of: {})",
+                    levels.join(", ")
+                ),
+            });
+        }
+        Ok((
+            spiegel_disclosure::Policy {
+                threshold,
+                protect_zeros: self.options.protect_zeros.unwrap_or(d.protect_zeros),
+                min_interval_width: Some(width),
+                ..spiegel_disclosure::Policy::default()
+            },
+            forced,
+        ))
     }
 
     fn context(&self) -> Result<SessionContext> {
@@ -244,6 +345,11 @@ impl Engine {
     pub async fn run(&self, extract: &Extract) -> Result<RunOutput> {
         let started = Instant::now();
         let threshold = self.threshold()?;
+        let (policy, forced) = self.policy()?;
+        let previous = match &self.options.previous {
+            None => None,
+            Some(p) => Some(crate::disclose::load_previous(p)?),
+        };
         let ctx = self.context()?;
         self.report(Progress::Opening);
         let tables = self.open(&ctx, extract).await?;
@@ -312,12 +418,50 @@ impl Engine {
             Some(b) => Some(b),
             None => periods.first().copied().filter(|_| periods.len() > 1),
         };
-        let mut builder = ResultsBuilder::new(threshold, &self.options.stats.levels);
-        for (ind, s) in self.catalogue.indicators.iter().zip(&finest.series) {
+        let protecting = Instant::now();
+        self.report(Progress::Protecting {
+            cells: self
+                .catalogue
+                .indicators
+                .iter()
+                .zip(&finest.series)
+                .filter_map(|(ind, s)| {
+                    let map = cell_maps.iter().find(|m| m.space == s.space)?;
+                    Some(map.cells.iter().filter(|c| in_indicator(ind, c)).count())
+                })
+                .sum(),
+        });
+        let protected = crate::disclose::protect(
+            &self.catalogue,
+            &finest,
+            &cell_maps,
+            &policy,
+            &forced,
+            previous.as_ref(),
+            self.threads(),
+        )?;
+        let mut protection_seconds = protecting.elapsed().as_secs_f64();
+        let mut builder = ResultsBuilder::new(&self.options.stats.levels);
+        for ((ind, s), statuses) in self
+            .catalogue
+            .indicators
+            .iter()
+            .zip(&finest.series)
+            .zip(&protected.statuses)
+        {
             let Some(map) = cell_maps.iter().find(|m| m.space == s.space) else {
                 continue;
             };
             let sums = map.sum(s);
+            let published: Vec<bool> = (0..map.cells.len())
+                .map(|j| {
+                    statuses
+                        .get(j)
+                        .copied()
+                        .flatten()
+                        .is_some_and(|st| st.is_published())
+                })
+                .collect();
             // The national cell of each period and stratum, and each cell of
             // the baseline period: the references a figure is set against.
             let mut national: HashMap<(i32, Stratum), usize> = HashMap::new();
@@ -330,9 +474,8 @@ impl Engine {
                     base.insert((&cell.level, cell.region_id.as_deref(), stratum(cell)), j);
                 }
             }
-            let is_published =
-                |j: &usize| crate::results::primary_reason(&sums[*j], threshold).is_none();
-            let spc = spc_signals(ind, map, &sums, &periods, baseline, threshold);
+            let is_published = |j: &usize| published[*j];
+            let spc = spc_signals(ind, map, &sums, &periods, baseline, &published);
             let stats = &self.options.stats;
             // Directly standardised rates: one estimate per cell and level.
             let dsr: Option<Vec<Standardised>> = ind.standardisation.map(|standard| {
@@ -349,16 +492,13 @@ impl Engine {
                     standard,
                     &stats.levels,
                     national_of,
+                    &published,
                 )
             });
             for (j, (cell, counts)) in map.cells.iter().zip(&sums).enumerate() {
-                if !cell
-                    .stratifiers()
-                    .iter()
-                    .all(|x| ind.stratifiers.contains(x))
-                {
+                let Some(status) = statuses.get(j).copied().flatten() else {
                     continue;
-                }
+                };
                 let nat = national
                     .get(&(cell.period, stratum(cell)))
                     .copied()
@@ -386,7 +526,9 @@ impl Engine {
                     national: nat.map(|n| &d[n]),
                     baseline: before.map(|b| &d[b]),
                 });
-                builder.push(ind, cell, counts, || {
+                let reason = status.reason(counts, &policy);
+                let status = (status.name(), reason.as_deref(), status.is_published());
+                builder.push(ind, cell, counts, status, || {
                     let mut f = figures(
                         ind,
                         counts,
@@ -404,6 +546,14 @@ impl Engine {
             }
         }
         let results = builder.finish()?;
+        self.report(Progress::Verifying);
+        let verifying = Instant::now();
+        crate::verify::verify(&results, &finest, &regions, &policy, self.threads())?;
+        protection_seconds += verifying.elapsed().as_secs_f64();
+        let disclosure = DisclosureSummary {
+            seconds: protection_seconds,
+            ..protected.summary
+        };
         self.report(Progress::Done {
             rows: results.num_rows(),
             seconds: started.elapsed().as_secs_f64(),
@@ -415,6 +565,9 @@ impl Engine {
             quality,
             periods,
             threshold,
+            policy,
+            audit: protected.audit,
+            disclosure,
         })
     }
 
@@ -565,6 +718,7 @@ impl StandardisedRefs<'_> {
 /// the crude counts only). Categories without inhabitants in the cell are
 /// left out; a cell with decedents in such a category, or with fewer than 10
 /// decedents, has no standardised rate.
+#[allow(clippy::too_many_arguments)]
 fn standardise(
     catalogue: &Catalogue,
     ind: &spiegel_model::Indicator,
@@ -573,6 +727,7 @@ fn standardise(
     standard: spiegel_model::StandardPopulation,
     levels: &[spiegel_stats::ConfidenceLevel],
     national_of: impl Fn(usize) -> Option<usize>,
+    published: &[bool],
 ) -> Vec<Standardised> {
     let multiplier = match ind.unit {
         spiegel_model::Unit::RatePer(m) => f64::from(m),
@@ -622,12 +777,38 @@ fn standardise(
                 .sum()
         })
         .collect();
+    // The published sex x age group cell of each category, per cell: a
+    // standardised rate is a linear combination of its category counts, so
+    // it is given only when every category cell is itself published.
+    let index: HashMap<&PublishedCell, usize> =
+        map.cells.iter().enumerate().map(|(j, c)| (c, j)).collect();
+    let categories_published = |j: usize| -> bool {
+        let cell = &map.cells[j];
+        categories.iter().all(|(age, sex)| {
+            if cell.sex.as_ref().is_some_and(|s| s != sex)
+                || cell.age_group.as_ref().is_some_and(|a| a != age)
+            {
+                return true;
+            }
+            let category = PublishedCell {
+                sex: Some(sex.clone()),
+                age_group: Some(age.clone()),
+                ..cell.clone()
+            };
+            index.get(&category).is_some_and(|&c| published[c])
+        })
+    };
     (0..map.cells.len())
         .map(|j| {
+            if !published[j] || !categories_published(j) {
+                return Standardised::none(levels.len());
+            }
             let weights: Vec<f64> = match standard {
                 spiegel_model::StandardPopulation::Run => match national_of(j) {
-                    Some(n) => breakdown[n].iter().map(|c| c.denominator as f64).collect(),
-                    None => return Standardised::none(levels.len()),
+                    Some(n) if published[n] && categories_published(n) => {
+                        breakdown[n].iter().map(|c| c.denominator as f64).collect()
+                    }
+                    _ => return Standardised::none(levels.len()),
                 },
                 _ => categories
                     .iter()
@@ -684,7 +865,7 @@ fn spc_signals<'a>(
     sums: &[Counts],
     periods: &[i32],
     baseline: Option<i32>,
-    threshold: i64,
+    published: &[bool],
 ) -> HashMap<(i32, &'a str, Option<&'a str>, Stratum<'a>), String> {
     let mut out = HashMap::new();
     let Some(base) = baseline.and_then(|b| periods.iter().position(|p| *p == b)) else {
@@ -701,7 +882,15 @@ fn spc_signals<'a>(
         0..periods.len()
     };
     let mut series: HashMap<SeriesKey<'a>, Vec<Option<Counts>>> = HashMap::new();
-    for (cell, counts) in map.cells.iter().zip(sums) {
+    let mut hidden: std::collections::HashSet<SeriesKey<'a>> = Default::default();
+    for (j, (cell, counts)) in map.cells.iter().zip(sums).enumerate() {
+        if !published[j] {
+            hidden.insert((
+                cell.level.as_str(),
+                cell.region_id.as_deref(),
+                stratum(cell),
+            ));
+        }
         let Some(i) = periods.iter().position(|p| *p == cell.period) else {
             continue;
         };
@@ -717,10 +906,8 @@ fn spc_signals<'a>(
     for (key, counts) in series {
         let all: Option<Vec<Counts>> = counts.into_iter().collect();
         let Some(all) = all else { continue };
-        if all
-            .iter()
-            .any(|c| crate::results::primary_reason(c, threshold).is_some())
-        {
+        // Only series whose every cell is published (final status).
+        if hidden.contains(&key) {
             continue;
         }
         let x: Vec<f64> = all.iter().map(|c| c.numerator as f64).collect();

@@ -455,7 +455,7 @@ pub struct CatalogueDef {
     pub age_groups: Vec<AgeGroupDef>,
     /// The grouped code list whose groups are the `diagnosis_group` stratifier.
     pub diagnosis_groups: DiagnosisGroupsDef,
-    /// Primary disclosure rule defaults.
+    /// The disclosure policy (primary and secondary suppression).
     #[serde(default)]
     pub disclosure: Option<DisclosureDef>,
 }
@@ -587,11 +587,22 @@ pub struct DiagnosisGroupsDef {
     pub other: Option<String>,
 }
 
-/// Primary disclosure defaults of the catalogue.
+/// The disclosure policy of the catalogue: primary and secondary suppression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisclosureDef {
     /// Counts 1..k-1 are suppressed (default 10).
     #[serde(default)]
     pub threshold: Option<i64>,
+    /// Whether a count of 0 is sensitive too (default false).
+    #[serde(default)]
+    pub protect_zeros: Option<bool>,
+    /// How wide the attacker interval of a hidden sensitive count must be
+    /// (default: the threshold).
+    #[serde(default)]
+    pub interval_width: Option<i64>,
+    /// Region levels (`national` or a level of the region table) whose
+    /// unstratified total cells are always published (default none).
+    #[serde(default)]
+    pub forced: Vec<String>,
 }

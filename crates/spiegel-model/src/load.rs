@@ -120,7 +120,7 @@ impl Catalogue {
             age_groups: parts.age_groups,
             diagnosis: parts.diagnosis,
             indicators: resolved,
-            threshold: parts.threshold,
+            disclosure: parts.disclosure,
         })
     }
 }

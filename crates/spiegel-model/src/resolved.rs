@@ -32,8 +32,33 @@ pub struct Catalogue {
     pub diagnosis: DiagnosisGrouping,
     /// Indicators, in file-name order.
     pub indicators: Vec<Indicator>,
+    /// The disclosure policy.
+    pub disclosure: DisclosurePolicy,
+}
+
+/// The disclosure policy of a catalogue (runs may override it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosurePolicy {
     /// Primary suppression threshold k: counts 1..k-1 are hidden.
     pub threshold: i64,
+    /// Whether a count of 0 is sensitive too.
+    pub protect_zeros: bool,
+    /// The width the attacker interval of a hidden sensitive count must have.
+    pub interval_width: i64,
+    /// Region levels (`national` or a region level) whose unstratified total
+    /// cells are always published.
+    pub forced: Vec<String>,
+}
+
+impl Default for DisclosurePolicy {
+    fn default() -> Self {
+        DisclosurePolicy {
+            threshold: 10,
+            protect_zeros: false,
+            interval_width: 10,
+            forced: Vec::new(),
+        }
+    }
 }
 
 impl Catalogue {

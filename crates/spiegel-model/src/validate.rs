@@ -44,7 +44,7 @@ pub(crate) struct CatalogueParts {
     pub(crate) populations: BTreeMap<String, Condition>,
     pub(crate) age_groups: Vec<r::AgeGroup>,
     pub(crate) diagnosis: r::DiagnosisGrouping,
-    pub(crate) threshold: i64,
+    pub(crate) disclosure: r::DisclosurePolicy,
 }
 
 const PERSON_REQUIRED: &[(&str, ColumnType)] = &[
@@ -180,17 +180,7 @@ pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> Catalogu
         }
     }
 
-    let threshold = def
-        .disclosure
-        .as_ref()
-        .and_then(|d| d.threshold)
-        .unwrap_or(10);
-    if threshold < 1 {
-        sink.push(
-            "disclosure.threshold",
-            format!("threshold must be at least 1, got {threshold}"),
-        );
-    }
+    let disclosure = resolve_disclosure(def.disclosure.as_ref(), &contract, sink);
 
     let mut parts = CatalogueParts {
         id: def.id.clone(),
@@ -204,7 +194,7 @@ pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> Catalogu
         populations: BTreeMap::new(),
         age_groups,
         diagnosis,
-        threshold,
+        disclosure,
     };
     let mut populations = BTreeMap::new();
     for (name, crit) in &def.populations {
@@ -217,6 +207,50 @@ pub(crate) fn resolve_catalogue(def: &CatalogueDef, sink: &mut Sink) -> Catalogu
     }
     parts.populations = populations;
     parts
+}
+
+/// The disclosure policy: defaults, ranges, and forced levels that exist.
+fn resolve_disclosure(
+    def: Option<&crate::def::DisclosureDef>,
+    contract: &r::DataContract,
+    sink: &mut Sink,
+) -> r::DisclosurePolicy {
+    let threshold = def.and_then(|d| d.threshold).unwrap_or(10);
+    if threshold < 1 {
+        sink.push(
+            "disclosure.threshold",
+            format!("threshold must be at least 1, got {threshold}"),
+        );
+    }
+    let interval_width = def.and_then(|d| d.interval_width).unwrap_or(threshold);
+    if interval_width < 0 {
+        sink.push(
+            "disclosure.interval_width",
+            format!("interval width must not be negative, got {interval_width}"),
+        );
+    }
+    let levels: Vec<&str> = contract
+        .table_with_role(TableRole::Region)
+        .map(|t| t.levels.iter().map(|l| l.name.as_str()).collect())
+        .unwrap_or_default();
+    let forced: Vec<String> = def.map(|d| d.forced.clone()).unwrap_or_default();
+    for (i, level) in forced.iter().enumerate() {
+        if level != "national" && !levels.contains(&level.as_str()) {
+            sink.push(
+                format!("disclosure.forced[{i}]"),
+                format!(
+                    "unknown region level `{level}`; expected `national` or a level of the region table ({})",
+                    levels.join(", ")
+                ),
+            );
+        }
+    }
+    r::DisclosurePolicy {
+        threshold,
+        protect_zeros: def.and_then(|d| d.protect_zeros).unwrap_or(false),
+        interval_width,
+        forced,
+    }
 }
 
 fn resolve_contract(tables: &BTreeMap<String, TableDef>, sink: &mut Sink) -> r::DataContract {

@@ -138,7 +138,8 @@ fn stem(path: &str) -> String {
 fn palliative_catalogue_loads_all_22_indicators() {
     let c = palliative();
     assert_eq!(c.indicators.len(), 22);
-    assert_eq!(c.threshold, 10);
+    assert_eq!(c.disclosure.threshold, 10);
+    assert_eq!(c.disclosure.forced, vec!["national".to_string()]);
     assert_eq!(c.age_groups.len(), 3);
     assert_eq!(c.diagnosis.groups.len(), 9);
     // Every indicator file is in the catalogue, under its own id.

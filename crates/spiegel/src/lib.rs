@@ -8,7 +8,10 @@
 //! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures");
 //! let catalogue = Catalogue::load_dir(format!("{root}/indicators/palliative"))?;
 //! let extract = Extract::from_dir(format!("{root}/tiny"), &catalogue.contract)?;
-//! let output = Engine::new(catalogue).run_blocking(&extract)?;
+//! // Twelve persons: their national totals are too small for the catalogue's
+//! // policy of always publishing them, so force nothing here.
+//! let options = RunOptions { forced: Some(vec![]), ..RunOptions::default() };
+//! let output = Engine::new(catalogue).with_options(options).run_blocking(&extract)?;
 //! // One row per indicator x published cell x period, in one stable schema.
 //! assert_eq!(output.results.schema(), results_schema());
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -2,5 +2,6 @@
 
 mod bad_data;
 mod differential;
+mod disclosure;
 mod mirror;
 mod tiny;

@@ -1,0 +1,735 @@
+//! Disclosure control of a run: primary and secondary suppression of every
+//! published cell with `spiegel-disclosure`, and the audit table.
+//!
+//! Per indicator, the linear system is the indicator's published cells (the
+//! rows the results table gets), each the sum of its finest cells
+//! ([`CellMap::members`]), with two count series: numerator and denominator.
+//! Indicators that share a denominator series (the same counts over the same
+//! finest cells) first have that denominator protected on its own, over the
+//! union of their cells, so that one indicator's published denominators cannot
+//! give away a denominator another one hides; each indicator is then protected
+//! with those hidden cells hidden too.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use spiegel_disclosure::{
+    AuditRecord, Error as DError, Fixed, LinearSystem, Policy, PrimaryReason, Status,
+    protect as protect_cells,
+};
+use spiegel_model::Catalogue;
+
+use crate::cells::{CellMap, CellSpace, Counts, FinestCells, PublishedCell};
+use crate::error::{EngineError, Result};
+use crate::results::status;
+
+/// The final disclosure status of a results row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowStatus {
+    /// Published.
+    Published,
+    /// Hidden: its own counts are sensitive.
+    Primary,
+    /// Hidden to protect another cell (`shared`: a cell whose denominator
+    /// another indicator with the same denominator hides).
+    Secondary { shared: bool },
+    /// Published because the policy forces it.
+    Forced,
+}
+
+impl RowStatus {
+    /// Whether the row's counts and figures are published.
+    pub(crate) fn is_published(self) -> bool {
+        matches!(self, RowStatus::Published | RowStatus::Forced)
+    }
+
+    /// The `status` column value.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RowStatus::Published => status::PUBLISHED,
+            RowStatus::Primary => status::SUPPRESSED_PRIMARY,
+            RowStatus::Secondary { .. } => status::SUPPRESSED_SECONDARY,
+            RowStatus::Forced => status::FORCED,
+        }
+    }
+
+    /// The `suppression_reason` column value.
+    pub(crate) fn reason(self, counts: &Counts, policy: &Policy) -> Option<String> {
+        match self {
+            RowStatus::Published => None,
+            RowStatus::Primary => {
+                Some(primary_reason(counts, policy).unwrap_or_else(|| "sensitive".to_string()))
+            }
+            RowStatus::Secondary { shared: false } => Some("protects_primary_cell".into()),
+            RowStatus::Secondary { shared: true } => Some("protects_shared_denominator".into()),
+            RowStatus::Forced => Some("forced_by_policy".into()),
+        }
+    }
+}
+
+/// Why a cell's counts are sensitive: `numerator_below_threshold`,
+/// `denominator_zero`, `numerator_and_denominator_below_threshold`,
+/// `numerator_zero_and_denominator_below_threshold`...
+pub(crate) fn primary_reason(c: &Counts, policy: &Policy) -> Option<String> {
+    let why = |x: i64| -> Option<&'static str> {
+        if x >= 1 && x < policy.threshold {
+            Some("below_threshold")
+        } else if x == 0 && policy.protect_zeros {
+            Some("zero")
+        } else {
+            None
+        }
+    };
+    match (why(c.numerator), why(c.denominator)) {
+        (Some(a), Some(b)) if a == b => Some(format!("numerator_and_denominator_{a}")),
+        (Some(a), Some(b)) => Some(format!("numerator_{a}_and_denominator_{b}")),
+        (Some(a), None) => Some(format!("numerator_{a}")),
+        (None, Some(b)) => Some(format!("denominator_{b}")),
+        (None, None) => None,
+    }
+}
+
+/// The counts of a cell in an earlier release.
+pub(crate) type PreviousCells = HashMap<(String, PublishedCell), (i64, i64)>;
+
+/// Per-run summary of disclosure control.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DisclosureSummary {
+    /// Results rows (published cells of every indicator).
+    pub cells: usize,
+    /// Rows hidden because their own counts are sensitive.
+    pub primary: usize,
+    /// Rows hidden to protect other rows.
+    pub secondary: usize,
+    /// Rows published because the policy forces them.
+    pub forced: usize,
+    /// Rows that an earlier release published (loaded as already public).
+    pub previously_published: usize,
+    /// Seconds spent protecting and verifying.
+    pub seconds: f64,
+}
+
+/// What protection decided.
+pub(crate) struct Protected {
+    /// Per indicator (catalogue order, as `FinestCells::series`): the status
+    /// of each cell of its map (`None`: not published for this indicator).
+    pub statuses: Vec<Vec<Option<RowStatus>>>,
+    /// The audit table.
+    pub audit: RecordBatch,
+    /// Counts of the statuses (without the time).
+    pub summary: DisclosureSummary,
+}
+
+/// Whether a map cell is published for an indicator (its stratifiers are
+/// among the indicator's).
+pub(crate) fn in_indicator(ind: &spiegel_model::Indicator, cell: &PublishedCell) -> bool {
+    cell.stratifiers()
+        .iter()
+        .all(|x| ind.stratifiers.contains(x))
+}
+
+/// A readable name of a cell: `hospital_admission_30d, 2022, network N2, sex female`.
+pub(crate) fn describe(indicator: &str, cell: &PublishedCell) -> String {
+    let mut s = format!("{indicator}, period {}, {}", cell.period, cell.level);
+    if let Some(r) = &cell.region_id {
+        s.push_str(&format!(" {r}"));
+    }
+    for (name, v) in [
+        ("sex", &cell.sex),
+        ("age group", &cell.age_group),
+        ("diagnosis group", &cell.diagnosis_group),
+    ] {
+        if let Some(v) = v {
+            s.push_str(&format!(", {name} {v}"));
+        }
+    }
+    s
+}
+
+/// An engine error for a refusal of `spiegel-disclosure`, naming the cell.
+fn refusal(indicator: &str, cells: &[&PublishedCell], e: DError, what: &str) -> EngineError {
+    let shared = what.contains("denominator");
+    let label = if shared {
+        "shared denominator"
+    } else {
+        indicator
+    };
+    let name = |c: usize| {
+        cells
+            .get(c)
+            .map_or_else(|| format!("cell {c}"), |p| describe(label, p))
+    };
+    let series = |s: usize| {
+        if shared {
+            "denominator"
+        } else {
+            ["numerator", "denominator"]
+                .get(s)
+                .copied()
+                .unwrap_or("count")
+        }
+    };
+    let message = match &e {
+        DError::ForcedPrimary { cell, series: s } => format!(
+            "cell ({}) must be published (forced by the policy or published in the previous release) but its {} is sensitive (below the threshold, or zero)",
+            name(*cell),
+            series(*s)
+        ),
+        DError::ForcedDisclosure { cell } => format!(
+            "the forced and previously published cells together give away the sensitive cell ({}): remove a level from `forced` or review the previous release",
+            name(*cell)
+        ),
+        DError::Unprotectable {
+            cell,
+            series: s,
+            lower,
+            upper,
+            required,
+        } => format!(
+            "sensitive cell ({}) cannot be protected: its {} lies in [{lower}, {}], narrower than {required}, and every cell that could be hidden is forced or previously published",
+            name(*cell),
+            series(*s),
+            upper.map_or("inf".to_string(), |u| u.to_string())
+        ),
+        DError::RoundsExhausted {
+            rounds,
+            cell,
+            series: s,
+        } => format!(
+            "interval protection did not converge in {rounds} rounds (cell {}, {})",
+            name(*cell),
+            series(*s)
+        ),
+        _ => e.to_string(),
+    };
+    EngineError::Disclosure {
+        indicator: indicator.to_string(),
+        message: format!("{what}: {message}"),
+    }
+}
+
+/// The linear system of some cells of a map, with finest cells merged
+/// where they lie in exactly the same published cells (an exact reduction:
+/// every published and hidden value, and every attacker interval, depends
+/// only on their sum). Cells without finest cells (structural zeros,
+/// published as they are) are left out.
+struct System {
+    system: LinearSystem,
+    /// The map index of each cell of the system.
+    kept: Vec<usize>,
+    /// The merged inner cell of each finest cell (`None`: in no cell).
+    merged: Vec<Option<u32>>,
+    n_inner: usize,
+}
+
+impl System {
+    fn new(map: &CellMap, cells: &[usize], indicator: &str) -> Result<System> {
+        let kept: Vec<usize> = cells
+            .iter()
+            .copied()
+            .filter(|&j| !map.members[j].is_empty())
+            .collect();
+        let (merged, n_inner, rows) = merge(map.keys.len(), kept.iter().map(|&j| &map.members[j]));
+        let system = LinearSystem::new(n_inner, rows).map_err(|e| EngineError::Disclosure {
+            indicator: indicator.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(System {
+            system,
+            kept,
+            merged,
+            n_inner,
+        })
+    }
+
+    /// A dense finest-cell series summed onto the merged inner cells.
+    fn series(&self, dense: &[i64]) -> Vec<i64> {
+        let mut out = vec![0; self.n_inner];
+        for (k, m) in self.merged.iter().enumerate() {
+            if let Some(m) = m {
+                out[*m as usize] += dense[k];
+            }
+        }
+        out
+    }
+}
+
+/// Merges the columns (finest cells) of 0/1 rows that occur in exactly the
+/// same rows: returns the merged index of each column, the number of merged
+/// columns and the rows over them.
+pub(crate) fn merge<'a>(
+    n_columns: usize,
+    rows: impl Iterator<Item = &'a Vec<u32>>,
+) -> (Vec<Option<u32>>, usize, Vec<Vec<u32>>) {
+    let rows: Vec<&Vec<u32>> = rows.collect();
+    let mut signature: Vec<Vec<u32>> = vec![Vec::new(); n_columns];
+    for (r, row) in rows.iter().enumerate() {
+        for &k in row.iter() {
+            signature[k as usize].push(r as u32);
+        }
+    }
+    let mut ids: HashMap<&[u32], u32> = HashMap::new();
+    let mut merged = vec![None; n_columns];
+    for (k, sig) in signature.iter().enumerate() {
+        if sig.is_empty() {
+            continue;
+        }
+        let next = ids.len() as u32;
+        merged[k] = Some(*ids.entry(sig.as_slice()).or_insert(next));
+    }
+    let n = ids.len();
+    let out = rows
+        .iter()
+        .map(|row| {
+            let mut v: Vec<u32> = row.iter().filter_map(|&k| merged[k as usize]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
+    (merged, n, out)
+}
+
+/// Protects every indicator of a run.
+pub(crate) fn protect(
+    catalogue: &Catalogue,
+    finest: &FinestCells,
+    cell_maps: &[CellMap],
+    policy: &Policy,
+    forced_levels: &[String],
+    previous: Option<&PreviousCells>,
+    threads: usize,
+) -> Result<Protected> {
+    let n = finest.series.len();
+    let mut statuses: Vec<Vec<Option<RowStatus>>> = vec![Vec::new(); n];
+    let mut audit = AuditBuilder::default();
+    let mut summary = DisclosureSummary::default();
+
+    // Per indicator: its map, its cells, its dense counts.
+    struct Ind<'a> {
+        id: &'a str,
+        map: &'a CellMap,
+        cells: Vec<usize>,
+        num: Vec<i64>,
+        den: Vec<i64>,
+    }
+    let mut inds: Vec<Option<Ind>> = Vec::with_capacity(n);
+    for (ind, s) in catalogue.indicators.iter().zip(&finest.series) {
+        let Some(map) = cell_maps.iter().find(|m| m.space == s.space) else {
+            inds.push(None);
+            continue;
+        };
+        let dense = map.dense(s);
+        let cells = (0..map.cells.len())
+            .filter(|&j| in_indicator(ind, &map.cells[j]))
+            .collect();
+        inds.push(Some(Ind {
+            id: &ind.id,
+            map,
+            cells,
+            num: dense.iter().map(|c| c.numerator).collect(),
+            den: dense.iter().map(|c| c.denominator).collect(),
+        }));
+    }
+    let forced_cell =
+        |c: &PublishedCell| c.stratifiers().is_empty() && forced_levels.contains(&c.level);
+    let value = |d: &[i64], map: &CellMap, j: usize| -> i64 {
+        map.members[j].iter().map(|&i| d[i as usize]).sum()
+    };
+
+    // Cells an earlier release published, per indicator (map indices); their
+    // counts must be this run's.
+    let mut previously: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    if let Some(prev) = previous {
+        for (i, ind) in inds.iter().enumerate() {
+            let Some(ind) = ind else { continue };
+            for &j in &ind.cells {
+                let cell = &ind.map.cells[j];
+                let Some(&(pn, pd)) = prev.get(&(ind.id.to_string(), cell.clone())) else {
+                    continue;
+                };
+                let (cn, cd) = (value(&ind.num, ind.map, j), value(&ind.den, ind.map, j));
+                if (pn, pd) != (cn, cd) {
+                    return Err(EngineError::Disclosure {
+                        indicator: ind.id.to_string(),
+                        message: format!(
+                            "the previous release published cell ({}) as {pn}/{pd}, but this extract gives {cn}/{cd}: a revised extract cannot be released against an earlier release (run without --previous to start a new series of releases)",
+                            describe(ind.id, cell)
+                        ),
+                    });
+                }
+                previously[i].insert(j);
+            }
+        }
+    }
+
+    // 1. Each distinct denominator series alone, over the union of the cells
+    //    of the indicators sharing it.
+    let mut groups: Vec<(CellSpace, Vec<usize>)> = Vec::new();
+    for (i, ind) in inds.iter().enumerate() {
+        let Some(ind) = ind else { continue };
+        match groups.iter_mut().find(|(space, members)| {
+            *space == ind.map.space && inds[members[0]].as_ref().is_some_and(|o| o.den == ind.den)
+        }) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((ind.map.space, vec![i])),
+        }
+    }
+    let shared: Vec<&Vec<usize>> = groups
+        .iter()
+        .filter(|(_, m)| m.len() > 1)
+        .map(|(_, m)| m)
+        .collect();
+    let outcomes = par_map(threads, &shared, |members| -> Result<Vec<usize>> {
+        let first = inds[members[0]].as_ref().expect("grouped indicators exist");
+        let map = first.map;
+        let ids: Vec<&str> = members
+            .iter()
+            .filter_map(|&i| inds[i].as_ref().map(|d| d.id))
+            .collect();
+        let name = ids.join(", ");
+        let union: BTreeSet<usize> = members
+            .iter()
+            .filter_map(|&i| inds[i].as_ref())
+            .flat_map(|d| d.cells.iter().copied())
+            .collect();
+        let union: Vec<usize> = union.into_iter().collect();
+        let sys = System::new(map, &union, &name)?;
+        let kept = &sys.kept;
+        let fixed = Fixed {
+            forced: (0..kept.len())
+                .filter(|&c| forced_cell(&map.cells[kept[c]]))
+                .collect(),
+            previously_published: (0..kept.len())
+                .filter(|&c| members.iter().any(|&i| previously[i].contains(&kept[c])))
+                .filter(|&c| !forced_cell(&map.cells[kept[c]]))
+                .collect(),
+            ..Fixed::default()
+        };
+        let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
+        let p = protect_cells(&sys.system, &[&sys.series(&first.den)], &fixed, policy)
+            .map_err(|e| refusal(&name, &cells, e, "the shared denominator"))?;
+        Ok(p.statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_hidden())
+            .map(|(c, _)| kept[c])
+            .collect())
+    });
+    let mut hidden_den: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for (members, hidden) in shared.iter().zip(outcomes) {
+        let hidden = hidden?;
+        for &i in members.iter() {
+            hidden_den[i].extend(hidden.iter().copied());
+        }
+    }
+
+    // 2. Each indicator, numerator and denominator.
+    type Outcome = (Vec<Option<RowStatus>>, Vec<(usize, AuditRecord)>, usize);
+    let indices: Vec<usize> = (0..n).filter(|&i| inds[i].is_some()).collect();
+    let outcomes = par_map(threads, &indices, |&i| -> Result<Outcome> {
+        let ind = inds[i].as_ref().expect("filtered");
+        let map = ind.map;
+        let sys = System::new(map, &ind.cells, ind.id)?;
+        let kept = &sys.kept;
+        let forced: Vec<usize> = (0..kept.len())
+            .filter(|&c| forced_cell(&map.cells[kept[c]]))
+            .collect();
+        let fixed = Fixed {
+            previously_published: (0..kept.len())
+                .filter(|&c| previously[i].contains(&kept[c]) && !forced.contains(&c))
+                .collect(),
+            hidden: (0..kept.len())
+                .filter(|&c| hidden_den[i].contains(&kept[c]))
+                .collect(),
+            forced,
+            ..Fixed::default()
+        };
+        let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
+        let (num, den) = (sys.series(&ind.num), sys.series(&ind.den));
+        let p = protect_cells(&sys.system, &[&num, &den], &fixed, policy)
+            .map_err(|e| refusal(ind.id, &cells, e, "protecting the indicator"))?;
+        let mut row = vec![None; map.cells.len()];
+        for &j in &ind.cells {
+            // Cells without finest cells: structural zeros, published.
+            row[j] = Some(RowStatus::Published);
+        }
+        for (c, s) in p.statuses.iter().enumerate() {
+            let j = kept[c];
+            row[j] = Some(match s {
+                Status::Published => RowStatus::Published,
+                Status::Primary(_) => RowStatus::Primary,
+                Status::Forced => RowStatus::Forced,
+                Status::Secondary => RowStatus::Secondary {
+                    shared: hidden_den[i].contains(&j),
+                },
+                // A status this engine does not know: hide the cell (fail safe).
+                _ => RowStatus::Secondary { shared: false },
+            });
+        }
+        let records = p.intervals.into_iter().map(|r| (kept[r.cell], r)).collect();
+        Ok((row, records, fixed.previously_published.len()))
+    });
+    for (&i, outcome) in indices.iter().zip(outcomes) {
+        let (row, records, previous) = outcome?;
+        let ind = inds[i].as_ref().expect("filtered");
+        summary.previously_published += previous;
+        for s in row.iter().flatten() {
+            summary.cells += 1;
+            match s {
+                RowStatus::Primary => summary.primary += 1,
+                RowStatus::Secondary { .. } => summary.secondary += 1,
+                RowStatus::Forced => summary.forced += 1,
+                RowStatus::Published => {}
+            }
+        }
+        for (j, r) in &records {
+            audit.push(
+                ind.id,
+                &ind.map.cells[*j],
+                row[*j].expect("a system cell"),
+                r,
+            );
+        }
+        statuses[i] = row;
+    }
+    Ok(Protected {
+        statuses,
+        audit: audit.finish()?,
+        summary,
+    })
+}
+
+/// `f` over every item on up to `threads` threads, results in item order.
+pub(crate) fn par_map<T: Sync, R: Send>(
+    threads: usize,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .expect("every item is mapped once")
+        })
+        .collect()
+}
+
+/// The schema of the audit table (see `docs/results-schema.md`).
+pub fn audit_schema() -> SchemaRef {
+    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    let i = |n: &str, null: bool| Field::new(n, DataType::Int64, null);
+    Arc::new(Schema::new(vec![
+        s("indicator_id", false),
+        s("period", false),
+        s("region_level", false),
+        s("region_id", true),
+        s("sex", true),
+        s("age_group", true),
+        s("diagnosis_group", true),
+        s("status", false),
+        s("series", false),
+        Field::new("sensitive", DataType::Boolean, false),
+        i("interval_lower", false),
+        i("interval_upper", true),
+        i("required_width", false),
+        Field::new("pass", DataType::Boolean, false),
+    ]))
+}
+
+#[derive(Default)]
+struct AuditBuilder {
+    keys: [StringBuilder; 9],
+    sensitive: BooleanBuilder,
+    lower: Int64Builder,
+    upper: Int64Builder,
+    width: Int64Builder,
+    pass: BooleanBuilder,
+}
+
+impl AuditBuilder {
+    fn push(&mut self, indicator: &str, cell: &PublishedCell, status: RowStatus, r: &AuditRecord) {
+        let period = cell.period.to_string();
+        let values: [Option<&str>; 9] = [
+            Some(indicator),
+            Some(&period),
+            Some(&cell.level),
+            cell.region_id.as_deref(),
+            cell.sex.as_deref(),
+            cell.age_group.as_deref(),
+            cell.diagnosis_group.as_deref(),
+            Some(status.name()),
+            Some(if r.series == 0 {
+                "numerator"
+            } else {
+                "denominator"
+            }),
+        ];
+        for (b, v) in self.keys.iter_mut().zip(values) {
+            b.append_option(v);
+        }
+        self.sensitive.append_value(r.sensitive);
+        self.lower.append_value(r.lower);
+        self.upper.append_option(r.upper);
+        self.width.append_value(r.required_width);
+        self.pass.append_value(r.pass);
+    }
+
+    fn finish(mut self) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for b in &mut self.keys {
+            columns.push(Arc::new(b.finish()));
+        }
+        columns.push(Arc::new(self.sensitive.finish()));
+        columns.push(Arc::new(self.lower.finish()));
+        columns.push(Arc::new(self.upper.finish()));
+        columns.push(Arc::new(self.width.finish()));
+        columns.push(Arc::new(self.pass.finish()));
+        RecordBatch::try_new(audit_schema(), columns).map_err(|e| EngineError::DataFusion {
+            context: "assembling the audit table".into(),
+            source: Box::new(e.into()),
+        })
+    }
+}
+
+/// Marks a primary reason as coming from outside the threshold rule (the
+/// verifier reads statuses from the results table).
+pub(crate) const MANUAL: PrimaryReason = PrimaryReason::Manual;
+
+/// The published (and forced) cells of an earlier release's results table,
+/// with their counts.
+pub(crate) fn load_previous(previous: &crate::run::Previous) -> Result<PreviousCells> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::cast;
+    let batches = match previous {
+        crate::run::Previous::Table(b) => vec![b.clone()],
+        crate::run::Previous::Path(path) => read_table(path)?,
+    };
+    let bad = |message: String| EngineError::Option {
+        option: "previous".into(),
+        message,
+    };
+    let mut out = PreviousCells::new();
+    for batch in &batches {
+        let text = |name: &str| -> Result<Vec<Option<String>>> {
+            let a = batch
+                .column_by_name(name)
+                .ok_or_else(|| bad(format!("the previous results have no column `{name}`")))?;
+            let a = cast(a, &DataType::Utf8).map_err(|e| bad(e.to_string()))?;
+            let a = a.as_string::<i32>();
+            Ok((0..a.len())
+                .map(|i| (a.is_valid(i) && !a.value(i).is_empty()).then(|| a.value(i).to_string()))
+                .collect())
+        };
+        let [id, period, level, region, sex, age, diag, st, num, den] = [
+            "indicator_id",
+            "period",
+            "region_level",
+            "region_id",
+            "sex",
+            "age_group",
+            "diagnosis_group",
+            "status",
+            "numerator",
+            "denominator",
+        ]
+        .map(text);
+        let (id, period, level, region, sex, age, diag, st, num, den) = (
+            id?, period?, level?, region?, sex?, age?, diag?, st?, num?, den?,
+        );
+        for r in 0..batch.num_rows() {
+            let status = st[r].as_deref().unwrap_or_default();
+            if status != status::PUBLISHED && status != status::FORCED {
+                continue;
+            }
+            let int = |v: &Option<String>, what: &str| -> Result<i64> {
+                v.as_deref()
+                    .and_then(|x| x.parse().ok())
+                    .ok_or_else(|| bad(format!("row {r}: a published row without a {what}")))
+            };
+            let cell = PublishedCell {
+                period: period[r]
+                    .as_deref()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| bad(format!("row {r}: no period")))?,
+                level: level[r].clone().unwrap_or_default(),
+                region_id: region[r].clone(),
+                sex: sex[r].clone(),
+                age_group: age[r].clone(),
+                diagnosis_group: diag[r].clone(),
+            };
+            out.insert(
+                (id[r].clone().unwrap_or_default(), cell),
+                (int(&num[r], "numerator")?, int(&den[r], "denominator")?),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a results file (Parquet, or CSV with every column as text).
+fn read_table(path: &std::path::Path) -> Result<Vec<RecordBatch>> {
+    let err = |e: &dyn std::fmt::Display| EngineError::File {
+        action: "read",
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(&e))?;
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        use std::io::BufRead;
+        let mut header = String::new();
+        std::io::BufReader::new(std::fs::File::open(path).map_err(|e| err(&e))?)
+            .read_line(&mut header)
+            .map_err(|e| err(&e))?;
+        let fields: Vec<Field> = header
+            .trim_end()
+            .split(',')
+            .map(|n| Field::new(n.trim_matches('"'), DataType::Utf8, true))
+            .collect();
+        let reader = arrow::csv::ReaderBuilder::new(Arc::new(Schema::new(fields)))
+            .with_header(true)
+            .build(file)
+            .map_err(|e| err(&e))?;
+        reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| err(&e))
+    } else {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| err(&e))?
+            .build()
+            .map_err(|e| err(&e))?;
+        reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| err(&e))
+    }
+}

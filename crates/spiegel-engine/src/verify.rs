@@ -1,0 +1,374 @@
+//! The independent verifier: rebuilds each indicator's linear system from the
+//! rows of the results table (their cell and status), the region map and the
+//! finest cells, with its own membership code (not [`crate::CellMap`]), and
+//! audits it with `spiegel_disclosure::audit`. Any failure refuses the run.
+
+use std::collections::{BTreeMap, HashMap};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::Int64Type;
+use spiegel_disclosure::{Audit, LinearSystem, Policy, Status, audit};
+
+use crate::cells::{CellKey, CellSpace, FinestCells, PublishedCell, RegionMap};
+use crate::disclose::{MANUAL, describe, par_map};
+use crate::error::{EngineError, Result};
+use crate::results::status;
+
+/// A results row as the verifier reads it.
+struct Row {
+    cell: PublishedCell,
+    status: Status,
+    numerator: Option<i64>,
+    denominator: Option<i64>,
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|a| a.as_string_opt::<i32>())
+        .ok_or_else(|| fail("", format!("the results table has no text column `{name}`")))
+}
+
+fn fail(indicator: &str, message: String) -> EngineError {
+    EngineError::Disclosure {
+        indicator: indicator.to_string(),
+        message: format!("independent verification failed: {message}"),
+    }
+}
+
+/// Reads the rows of the results table, by indicator.
+fn rows(results: &RecordBatch) -> Result<BTreeMap<String, Vec<Row>>> {
+    let [id, period, level, region, sex, age, diag, st] = [
+        "indicator_id",
+        "period",
+        "region_level",
+        "region_id",
+        "sex",
+        "age_group",
+        "diagnosis_group",
+        "status",
+    ]
+    .map(|n| column(results, n));
+    let (id, period, level, region, sex, age, diag, st) =
+        (id?, period?, level?, region?, sex?, age?, diag?, st?);
+    let int = |name: &str| {
+        results
+            .column_by_name(name)
+            .and_then(|a| a.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| {
+                fail(
+                    "",
+                    format!("the results table has no integer column `{name}`"),
+                )
+            })
+    };
+    let (num, den) = (int("numerator")?, int("denominator")?);
+    let opt = |a: &StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
+    let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for r in 0..results.num_rows() {
+        let status = match st.value(r) {
+            status::PUBLISHED => Status::Published,
+            status::FORCED => Status::Forced,
+            status::SUPPRESSED_PRIMARY => Status::Primary(MANUAL),
+            status::SUPPRESSED_SECONDARY => Status::Secondary,
+            other => {
+                return Err(fail(
+                    id.value(r),
+                    format!("unknown status `{other}` in row {r}"),
+                ));
+            }
+        };
+        let cell = PublishedCell {
+            period: period.value(r).parse().map_err(|_| {
+                fail(
+                    id.value(r),
+                    format!("period `{}` is not a year", period.value(r)),
+                )
+            })?,
+            level: level.value(r).to_string(),
+            region_id: opt(region, r),
+            sex: opt(sex, r),
+            age_group: opt(age, r),
+            diagnosis_group: opt(diag, r),
+        };
+        out.entry(id.value(r).to_string()).or_default().push(Row {
+            cell,
+            status,
+            numerator: num.is_valid(r).then(|| num.value(r)),
+            denominator: den.is_valid(r).then(|| den.value(r)),
+        });
+    }
+    Ok(out)
+}
+
+/// The finest cells of one period and region (or the nation).
+type Index = HashMap<(i32, String, Option<String>), Vec<u32>>;
+
+fn index(keys: &[CellKey], regions: &RegionMap) -> Index {
+    let mut out: Index = HashMap::new();
+    for (k, key) in keys.iter().enumerate() {
+        out.entry((key.period, "national".to_string(), None))
+            .or_default()
+            .push(k as u32);
+        if let Some(ids) = regions.regions.get(&(key.period, key.municipality.clone())) {
+            for (level, id) in regions.levels.iter().zip(ids) {
+                out.entry((key.period, level.clone(), Some(id.clone())))
+                    .or_default()
+                    .push(k as u32);
+            }
+        }
+    }
+    out
+}
+
+/// The finest cells a row's cell sums.
+fn members(cell: &PublishedCell, keys: &[CellKey], index: &Index) -> Vec<u32> {
+    let matches = |want: &Option<String>, have: &Option<String>| match want {
+        None => true,
+        Some(w) => have.as_ref() == Some(w),
+    };
+    index
+        .get(&(cell.period, cell.level.clone(), cell.region_id.clone()))
+        .map(|ks| {
+            ks.iter()
+                .copied()
+                .filter(|&k| {
+                    let key = &keys[k as usize];
+                    matches(&cell.sex, &key.sex)
+                        && matches(&cell.age_group, &key.age_group)
+                        && matches(&cell.diagnosis_group, &key.diagnosis_group)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The system of some rows with finest cells merged where they lie in the
+/// same rows (exact: see `disclose`).
+struct Reduced {
+    system: LinearSystem,
+    /// The merged column of each finest cell (`None`: in no row).
+    column: Vec<Option<u32>>,
+    n: usize,
+}
+
+impl Reduced {
+    fn new(n_columns: usize, rows: &[Vec<u32>]) -> std::result::Result<Reduced, String> {
+        // Its own merge: a signature per finest cell, in a sorted map.
+        let mut signature: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (r, row) in rows.iter().enumerate() {
+            for &k in row {
+                signature.entry(k).or_default().push(r as u32);
+            }
+        }
+        let mut groups: BTreeMap<Vec<u32>, u32> = BTreeMap::new();
+        for sig in signature.values() {
+            let next = groups.len() as u32;
+            groups.entry(sig.clone()).or_insert(next);
+        }
+        let column: Vec<Option<u32>> = (0..n_columns as u32)
+            .map(|k| signature.get(&k).map(|s| groups[s]))
+            .collect();
+        let n = groups.len();
+        let merged_rows = rows
+            .iter()
+            .map(|row| row.iter().filter_map(|&k| column[k as usize]).collect())
+            .collect();
+        let system = LinearSystem::new(n, merged_rows).map_err(|e| e.to_string())?;
+        Ok(Reduced { system, column, n })
+    }
+
+    /// A dense finest-cell series on the merged columns.
+    fn project(&self, dense: &[i64]) -> Vec<i64> {
+        let mut out = vec![0; self.n];
+        for (k, c) in self.column.iter().enumerate() {
+            if let Some(c) = c {
+                out[*c as usize] += dense[k];
+            }
+        }
+        out
+    }
+}
+
+/// The first failure of an audit, with cells named.
+fn first_failure(a: &Audit, name: &dyn Fn(usize) -> String) -> Option<String> {
+    if let Some(&c) = a.exposed.first() {
+        return Some(format!("sensitive cell ({}) is published", name(c)));
+    }
+    if let Some(r) = a.records.iter().find(|r| !r.pass) {
+        let series = ["numerator", "denominator"]
+            .get(r.series)
+            .copied()
+            .unwrap_or("count");
+        return Some(if r.derivable {
+            format!(
+                "the {series} of hidden cell ({}) can be recomputed from published cells",
+                name(r.cell)
+            )
+        } else {
+            format!(
+                "the {series} of hidden cell ({}) lies in [{}, {}], narrower than {}",
+                name(r.cell),
+                r.lower,
+                r.upper.map_or("inf".to_string(), |u| u.to_string()),
+                r.required_width
+            )
+        });
+    }
+    a.small_sums.first().map(|p| {
+        format!(
+            "hidden cells ({}) and ({}) have a small sum that can be recomputed",
+            name(p.a),
+            name(p.b)
+        )
+    })
+}
+
+/// Verifies every indicator of a results table, and every denominator that
+/// several indicators share.
+pub(crate) fn verify(
+    results: &RecordBatch,
+    finest: &FinestCells,
+    regions: &RegionMap,
+    policy: &Policy,
+    threads: usize,
+) -> Result<()> {
+    let by_indicator = rows(results)?;
+    let mut indexes: HashMap<CellSpace, (Vec<CellKey>, Index)> = HashMap::new();
+    for series in &finest.series {
+        indexes.entry(series.space).or_insert_with(|| {
+            let keys = finest.keys(series.space);
+            let idx = index(&keys, regions);
+            (keys, idx)
+        });
+    }
+    // Per space: (denominator, [(indicator, cell, published)]) groups.
+    type Entry = (String, PublishedCell, bool);
+    type Group = (Vec<i64>, Vec<Entry>);
+    type Checked = Option<(CellSpace, Vec<i64>, Vec<Entry>)>;
+    let checked = par_map(threads, &finest.series, |series| -> Result<Checked> {
+        let Some(rows) = by_indicator.get(&series.indicator_id) else {
+            return Ok(None);
+        };
+        let id = series.indicator_id.as_str();
+        let (keys, idx) = &indexes[&series.space];
+        let num: Vec<i64> = keys
+            .iter()
+            .map(|k| series.cells.get(k).map_or(0, |c| c.numerator))
+            .collect();
+        let den: Vec<i64> = keys
+            .iter()
+            .map(|k| series.cells.get(k).map_or(0, |c| c.denominator))
+            .collect();
+        let mut system_rows = Vec::new();
+        let mut statuses = Vec::new();
+        let mut cells = Vec::new();
+        for row in rows {
+            let m = members(&row.cell, keys, idx);
+            let sum = |v: &[i64]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
+            let hidden = row.status.is_hidden();
+            let published_counts = (row.numerator, row.denominator);
+            if hidden && published_counts != (None, None) {
+                return Err(fail(
+                    id,
+                    format!("hidden cell ({}) shows its counts", describe(id, &row.cell)),
+                ));
+            }
+            if !hidden && published_counts != (Some(sum(&num)), Some(sum(&den))) {
+                return Err(fail(
+                    id,
+                    format!(
+                        "published cell ({}) shows {:?}, but its finest cells sum to {}/{}",
+                        describe(id, &row.cell),
+                        published_counts,
+                        sum(&num),
+                        sum(&den)
+                    ),
+                ));
+            }
+            if m.is_empty() {
+                continue;
+            }
+            system_rows.push(m);
+            statuses.push(row.status);
+            cells.push(row.cell.clone());
+        }
+        let name = |c: usize| describe(id, &cells[c]);
+        let r = Reduced::new(keys.len(), &system_rows).map_err(|e| fail(id, e))?;
+        let a = audit(
+            &r.system,
+            &[&r.project(&num), &r.project(&den)],
+            &statuses,
+            policy,
+        )
+        .map_err(|e| fail(id, e.to_string()))?;
+        if let Some(f) = first_failure(&a, &name) {
+            return Err(fail(id, f));
+        }
+        let entry: Vec<Entry> = cells
+            .iter()
+            .zip(&statuses)
+            .map(|(c, s)| (id.to_string(), c.clone(), !s.is_hidden()))
+            .collect();
+        Ok(Some((series.space, den, entry)))
+    });
+    let mut groups: Vec<(CellSpace, Group)> = Vec::new();
+    for outcome in checked {
+        let Some((space, den, entry)) = outcome? else {
+            continue;
+        };
+        match groups
+            .iter_mut()
+            .find(|(s, (d, _))| *s == space && *d == den)
+        {
+            Some((_, (_, list))) => list.extend(entry),
+            None => groups.push((space, (den, entry))),
+        }
+    }
+    // Shared denominators: a cell's denominator is public when any indicator
+    // sharing it publishes the cell.
+    for (space, (den, list)) in groups {
+        let ids: std::collections::BTreeSet<&str> =
+            list.iter().map(|(i, _, _)| i.as_str()).collect();
+        if ids.len() < 2 {
+            continue;
+        }
+        let name = ids.into_iter().collect::<Vec<_>>().join(", ");
+        let (keys, idx) = &indexes[&space];
+        let mut public: BTreeMap<PublishedCell, bool> = BTreeMap::new();
+        for (_, cell, published) in list {
+            *public.entry(cell).or_default() |= published;
+        }
+        let cells: Vec<&PublishedCell> = public.keys().collect();
+        let rows: Vec<Vec<u32>> = cells.iter().map(|c| members(c, keys, idx)).collect();
+        let kept: Vec<bool> = rows.iter().map(|r| !r.is_empty()).collect();
+        let rows: Vec<Vec<u32>> = rows.into_iter().filter(|r| !r.is_empty()).collect();
+        let cells: Vec<&PublishedCell> = cells
+            .into_iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
+            .collect();
+        let r = Reduced::new(keys.len(), &rows).map_err(|e| fail(&name, e))?;
+        let den = r.project(&den);
+        let statuses: Vec<Status> = public
+            .values()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(&p, _)| {
+                if p {
+                    Status::Published
+                } else {
+                    Status::Secondary
+                }
+            })
+            .collect();
+        let a =
+            audit(&r.system, &[&den], &statuses, policy).map_err(|e| fail(&name, e.to_string()))?;
+        let cell_name = |c: usize| describe("shared denominator", cells[c]);
+        if let Some(f) = first_failure(&a, &cell_name) {
+            return Err(fail(&name, f.replace("numerator", "denominator")));
+        }
+    }
+    Ok(())
+}
