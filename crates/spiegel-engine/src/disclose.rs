@@ -18,7 +18,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use spiegel_disclosure::{
-    AuditRecord, Error as DError, Fixed, LinearSystem, Policy, PrimaryReason, Status,
+    AuditRecord, Error as DError, Fixed, LinearSystem, Policy, PrimaryReason, Status, Witness,
     protect as protect_cells,
 };
 use spiegel_model::Catalogue;
@@ -122,6 +122,18 @@ pub(crate) struct Protected {
     pub audit: RecordBatch,
     /// Counts of the statuses (without the time).
     pub summary: DisclosureSummary,
+    /// The witness tables of every indicator (over the finest cells of its map, series 0 the
+    /// numerator, 1 the denominator) and of every shared denominator (series 0), for the
+    /// verifier to check.
+    pub certificates: Certificates,
+}
+
+/// Witness tables over finest cells: per indicator, and per cell space for the shared
+/// denominators.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Certificates {
+    pub indicators: HashMap<String, Vec<Witness>>,
+    pub denominators: HashMap<CellSpace, Vec<Witness>>,
 }
 
 /// Whether a map cell is published for an indicator (its stratifiers are
@@ -246,6 +258,43 @@ impl System {
         })
     }
 
+    /// A witness over the merged inner cells as one over the finest cells: a rise goes to
+    /// the first finest cell of the merged one, a fall is taken from them in turn.
+    fn finest_witness(&self, w: &Witness, dense: &[i64]) -> Witness {
+        let mut finest: Vec<Vec<u32>> = vec![Vec::new(); self.n_inner];
+        for (k, m) in self.merged.iter().enumerate() {
+            if let Some(m) = m {
+                finest[*m as usize].push(k as u32);
+            }
+        }
+        let d = w.denominator;
+        let mut delta = Vec::new();
+        for &(m, change) in &w.delta {
+            let members = &finest[m as usize];
+            if change > 0 {
+                delta.push((members[0], change));
+                continue;
+            }
+            let mut left = -change;
+            for &k in members {
+                let take = (dense[k as usize] * d).min(left);
+                if take > 0 {
+                    delta.push((k, -take));
+                    left -= take;
+                }
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        delta.sort_unstable();
+        Witness {
+            series: w.series,
+            denominator: d,
+            delta,
+        }
+    }
+
     /// A dense finest-cell series summed onto the merged inner cells.
     fn series(&self, dense: &[i64]) -> Vec<i64> {
         let mut out = vec![0; self.n_inner];
@@ -256,6 +305,47 @@ impl System {
         }
         out
     }
+}
+
+/// The cells of a system in parts that can be protected apart, exactly. When the diagnosis
+/// group is published for the nation only (no region, no other stratifier) and the national
+/// total of each of those periods is forced, the national cells by diagnosis group (with the
+/// national total) form one part and every other cell another: any table of the other cells
+/// and any table of the diagnosis groups with the same national total fit together (a
+/// transportation problem with equal margins always has a non-negative solution), so what is
+/// published in one part says nothing about the other beyond that total. Otherwise one part.
+pub(crate) fn parts(
+    map: &CellMap,
+    cells: &[usize],
+    forced_cell: &impl Fn(&PublishedCell) -> bool,
+) -> Vec<Vec<usize>> {
+    let (diag, rest): (Vec<usize>, Vec<usize>) = cells
+        .iter()
+        .partition(|&&j| map.cells[j].diagnosis_group.is_some());
+    let national_only = diag.iter().all(|&j| {
+        let c = &map.cells[j];
+        c.level == "national" && c.sex.is_none() && c.age_group.is_none()
+    });
+    let totals: Vec<usize> = rest
+        .iter()
+        .copied()
+        .filter(|&j| {
+            let c = &map.cells[j];
+            c.level == "national" && c.stratifiers().is_empty() && forced_cell(c)
+        })
+        .collect();
+    let covered = diag.iter().all(|&j| {
+        totals
+            .iter()
+            .any(|&t| map.cells[t].period == map.cells[j].period)
+    });
+    if diag.is_empty() || !national_only || !covered {
+        return vec![cells.to_vec()];
+    }
+    let mut national = totals;
+    national.extend(diag);
+    national.sort_unstable();
+    vec![rest, national]
 }
 
 /// Merges the columns (finest cells) of 0/1 rows that occur in exactly the
@@ -384,7 +474,9 @@ pub(crate) fn protect(
         .filter(|(_, m)| m.len() > 1)
         .map(|(_, m)| m)
         .collect();
-    let outcomes = par_map(threads, &shared, |members| -> Result<Vec<usize>> {
+    type SharedOutcome = (Vec<usize>, CellSpace, Vec<Witness>);
+    // (The diagnosis split below keeps each denominator protection exact.)
+    let outcomes = par_map(threads, &shared, |members| -> Result<SharedOutcome> {
         let first = inds[members[0]].as_ref().expect("grouped indicators exist");
         let map = first.map;
         let ids: Vec<&str> = members
@@ -398,85 +490,122 @@ pub(crate) fn protect(
             .flat_map(|d| d.cells.iter().copied())
             .collect();
         let union: Vec<usize> = union.into_iter().collect();
-        let sys = System::new(map, &union, &name)?;
-        let kept = &sys.kept;
-        let fixed = Fixed {
-            forced: (0..kept.len())
-                .filter(|&c| forced_cell(&map.cells[kept[c]]))
-                .collect(),
-            previously_published: (0..kept.len())
-                .filter(|&c| members.iter().any(|&i| previously[i].contains(&kept[c])))
-                .filter(|&c| !forced_cell(&map.cells[kept[c]]))
-                .collect(),
-            ..Fixed::default()
-        };
-        let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
-        let p = protect_cells(&sys.system, &[&sys.series(&first.den)], &fixed, policy)
-            .map_err(|e| refusal(&name, &cells, e, "the shared denominator"))?;
-        Ok(p.statuses
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_hidden())
-            .map(|(c, _)| kept[c])
-            .collect())
+        let (mut hidden, mut witnesses) = (Vec::new(), Vec::new());
+        for part in parts(map, &union, &forced_cell) {
+            let sys = System::new(map, &part, &name)?;
+            let kept = &sys.kept;
+            let fixed = Fixed {
+                forced: (0..kept.len())
+                    .filter(|&c| forced_cell(&map.cells[kept[c]]))
+                    .collect(),
+                previously_published: (0..kept.len())
+                    .filter(|&c| members.iter().any(|&i| previously[i].contains(&kept[c])))
+                    .filter(|&c| !forced_cell(&map.cells[kept[c]]))
+                    .collect(),
+                ..Fixed::default()
+            };
+            let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
+            let p = protect_cells(&sys.system, &[&sys.series(&first.den)], &fixed, policy)
+                .map_err(|e| refusal(&name, &cells, e, "the shared denominator"))?;
+            witnesses.extend(
+                p.certificate
+                    .witnesses
+                    .iter()
+                    .map(|w| sys.finest_witness(w, &first.den)),
+            );
+            hidden.extend(
+                p.statuses
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_hidden())
+                    .map(|(c, _)| kept[c]),
+            );
+        }
+        Ok((hidden, map.space, witnesses))
     });
     let mut hidden_den: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
-    for (members, hidden) in shared.iter().zip(outcomes) {
-        let hidden = hidden?;
+    let mut certificates = Certificates::default();
+    for (members, outcome) in shared.iter().zip(outcomes) {
+        let (hidden, space, witnesses) = outcome?;
+        certificates
+            .denominators
+            .entry(space)
+            .or_default()
+            .extend(witnesses);
         for &i in members.iter() {
             hidden_den[i].extend(hidden.iter().copied());
         }
     }
 
     // 2. Each indicator, numerator and denominator.
-    type Outcome = (Vec<Option<RowStatus>>, Vec<(usize, AuditRecord)>, usize);
+    type Outcome = (
+        Vec<Option<RowStatus>>,
+        Vec<(usize, AuditRecord)>,
+        usize,
+        Vec<Witness>,
+    );
     let indices: Vec<usize> = (0..n).filter(|&i| inds[i].is_some()).collect();
-    let outcomes = par_map(threads, &indices, |&i| -> Result<Outcome> {
-        let ind = inds[i].as_ref().expect("filtered");
-        let map = ind.map;
-        let sys = System::new(map, &ind.cells, ind.id)?;
-        let kept = &sys.kept;
-        let forced: Vec<usize> = (0..kept.len())
-            .filter(|&c| forced_cell(&map.cells[kept[c]]))
-            .collect();
-        let fixed = Fixed {
-            previously_published: (0..kept.len())
-                .filter(|&c| previously[i].contains(&kept[c]) && !forced.contains(&c))
-                .collect(),
-            hidden: (0..kept.len())
-                .filter(|&c| hidden_den[i].contains(&kept[c]))
-                .collect(),
-            forced,
-            ..Fixed::default()
-        };
-        let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
-        let (num, den) = (sys.series(&ind.num), sys.series(&ind.den));
-        let p = protect_cells(&sys.system, &[&num, &den], &fixed, policy)
-            .map_err(|e| refusal(ind.id, &cells, e, "protecting the indicator"))?;
-        let mut row = vec![None; map.cells.len()];
-        for &j in &ind.cells {
-            // Cells without finest cells: structural zeros, published.
-            row[j] = Some(RowStatus::Published);
-        }
-        for (c, s) in p.statuses.iter().enumerate() {
-            let j = kept[c];
-            row[j] = Some(match s {
-                Status::Published => RowStatus::Published,
-                Status::Primary(_) => RowStatus::Primary,
-                Status::Forced => RowStatus::Forced,
-                Status::Secondary => RowStatus::Secondary {
-                    shared: hidden_den[i].contains(&j),
-                },
-                // A status this engine does not know: hide the cell (fail safe).
-                _ => RowStatus::Secondary { shared: false },
-            });
-        }
-        let records = p.intervals.into_iter().map(|r| (kept[r.cell], r)).collect();
-        Ok((row, records, fixed.previously_published.len()))
-    });
+    let outcomes =
+        par_map(threads, &indices, |&i| -> Result<Outcome> {
+            let ind = inds[i].as_ref().expect("filtered");
+            let map = ind.map;
+            let mut row = vec![None; map.cells.len()];
+            for &j in &ind.cells {
+                // Cells without finest cells: structural zeros, published.
+                row[j] = Some(RowStatus::Published);
+            }
+            let (mut records, mut previous, mut witnesses) = (Vec::new(), 0, Vec::new());
+            for part in parts(map, &ind.cells, &forced_cell) {
+                let sys = System::new(map, &part, ind.id)?;
+                let kept = &sys.kept;
+                let forced: Vec<usize> = (0..kept.len())
+                    .filter(|&c| forced_cell(&map.cells[kept[c]]))
+                    .collect();
+                let fixed = Fixed {
+                    previously_published: (0..kept.len())
+                        .filter(|&c| previously[i].contains(&kept[c]) && !forced.contains(&c))
+                        .collect(),
+                    hidden: (0..kept.len())
+                        .filter(|&c| hidden_den[i].contains(&kept[c]))
+                        .collect(),
+                    forced,
+                    ..Fixed::default()
+                };
+                let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
+                let (num, den) = (sys.series(&ind.num), sys.series(&ind.den));
+                let p = protect_cells(&sys.system, &[&num, &den], &fixed, policy)
+                    .map_err(|e| refusal(ind.id, &cells, e, "protecting the indicator"))?;
+                for (c, s) in p.statuses.iter().enumerate() {
+                    let j = kept[c];
+                    let status = match s {
+                        Status::Published => RowStatus::Published,
+                        Status::Primary(_) => RowStatus::Primary,
+                        Status::Forced => RowStatus::Forced,
+                        Status::Secondary => RowStatus::Secondary {
+                            shared: hidden_den[i].contains(&j),
+                        },
+                        // A status this engine does not know: hide the cell (fail safe).
+                        _ => RowStatus::Secondary { shared: false },
+                    };
+                    // A cell in two parts (the forced national total) is forced in both.
+                    if row[j].is_none_or(|r| r == RowStatus::Published || r == RowStatus::Forced) {
+                        row[j] = Some(status);
+                    }
+                }
+                witnesses.extend(p.certificate.witnesses.iter().map(|w| {
+                    sys.finest_witness(w, if w.series == 0 { &ind.num } else { &ind.den })
+                }));
+                records.extend(p.intervals.into_iter().map(|r| (kept[r.cell], r)));
+                previous += fixed.previously_published.len();
+            }
+            Ok((row, records, previous, witnesses))
+        });
     for (&i, outcome) in indices.iter().zip(outcomes) {
-        let (row, records, previous) = outcome?;
+        let (row, records, previous, witnesses) = outcome?;
         let ind = inds[i].as_ref().expect("filtered");
+        certificates
+            .indicators
+            .insert(ind.id.to_string(), witnesses);
         summary.previously_published += previous;
         for s in row.iter().flatten() {
             summary.cells += 1;
@@ -501,6 +630,7 @@ pub(crate) fn protect(
         statuses,
         audit: audit.finish()?,
         summary,
+        certificates,
     })
 }
 

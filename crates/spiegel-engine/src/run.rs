@@ -548,7 +548,14 @@ impl Engine {
         let results = builder.finish()?;
         self.report(Progress::Verifying);
         let verifying = Instant::now();
-        crate::verify::verify(&results, &finest, &regions, &policy, self.threads())?;
+        crate::verify::verify(
+            &results,
+            &finest,
+            &regions,
+            &policy,
+            &protected.certificates,
+            self.threads(),
+        )?;
         protection_seconds += verifying.elapsed().as_secs_f64();
         let disclosure = DisclosureSummary {
             seconds: protection_seconds,

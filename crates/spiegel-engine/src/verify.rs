@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::Int64Type;
-use spiegel_disclosure::{Audit, LinearSystem, Policy, Status, audit};
+use spiegel_disclosure::{Audit, Certificate, LinearSystem, Policy, Status, Witness, audit_with};
 
 use crate::cells::{CellKey, CellSpace, FinestCells, PublishedCell, RegionMap};
-use crate::disclose::{MANUAL, describe, par_map};
+use crate::disclose::{Certificates, MANUAL, describe, par_map};
 use crate::error::{EngineError, Result};
 use crate::results::status;
 
@@ -143,6 +143,58 @@ fn members(cell: &PublishedCell, keys: &[CellKey], index: &Index) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// The rows of one indicator's table (indices) in groups an attacker can only attack apart:
+/// the national rows by diagnosis group with the national total, and the rest, when the
+/// diagnosis group appears only in national rows without another stratifier and the national
+/// total of each such period is published (a table of the rest and a table by diagnosis group
+/// with the same national total always combine into one non-negative table). Otherwise one
+/// group.
+fn independent(cells: &[PublishedCell], statuses: &[Status]) -> Vec<Vec<usize>> {
+    let all: Vec<usize> = (0..cells.len()).collect();
+    let by_diagnosis: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&c| cells[c].diagnosis_group.is_some())
+        .collect();
+    if by_diagnosis.is_empty() {
+        return vec![all];
+    }
+    let nation_only = by_diagnosis.iter().all(|&c| {
+        cells[c].level == "national" && cells[c].sex.is_none() && cells[c].age_group.is_none()
+    });
+    let public_total = |period: i32| {
+        (0..cells.len()).find(|&c| {
+            let x = &cells[c];
+            x.period == period
+                && x.level == "national"
+                && x.sex.is_none()
+                && x.age_group.is_none()
+                && x.diagnosis_group.is_none()
+                && !statuses[c].is_hidden()
+        })
+    };
+    let mut totals: Vec<usize> = Vec::new();
+    for &c in &by_diagnosis {
+        match public_total(cells[c].period) {
+            Some(t) => totals.push(t),
+            None => return vec![all],
+        }
+    }
+    if !nation_only {
+        return vec![all];
+    }
+    totals.sort_unstable();
+    totals.dedup();
+    let rest: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&c| cells[c].diagnosis_group.is_none())
+        .collect();
+    let mut national = totals;
+    national.extend(by_diagnosis);
+    vec![rest, national]
+}
+
 /// The system of some rows with finest cells merged where they lie in the
 /// same rows (exact: see `disclose`).
 struct Reduced {
@@ -176,6 +228,30 @@ impl Reduced {
             .collect();
         let system = LinearSystem::new(n, merged_rows).map_err(|e| e.to_string())?;
         Ok(Reduced { system, column, n })
+    }
+
+    /// The protection's witness tables (over finest cells) on the merged columns. They are
+    /// not trusted: `audit_with` checks each one exactly against this system and ignores any
+    /// that does not reproduce every published cell.
+    fn certificate(&self, witnesses: Option<&[Witness]>) -> Certificate {
+        let witnesses = witnesses
+            .unwrap_or_default()
+            .iter()
+            .map(|w| {
+                let mut delta: BTreeMap<u32, i64> = BTreeMap::new();
+                for &(k, x) in &w.delta {
+                    if let Some(Some(c)) = self.column.get(k as usize) {
+                        *delta.entry(*c).or_default() += x;
+                    }
+                }
+                Witness {
+                    series: w.series,
+                    denominator: w.denominator,
+                    delta: delta.into_iter().filter(|&(_, x)| x != 0).collect(),
+                }
+            })
+            .collect();
+        Certificate { witnesses }
     }
 
     /// A dense finest-cell series on the merged columns.
@@ -231,6 +307,7 @@ pub(crate) fn verify(
     finest: &FinestCells,
     regions: &RegionMap,
     policy: &Policy,
+    certificates: &Certificates,
     threads: usize,
 ) -> Result<()> {
     let by_indicator = rows(results)?;
@@ -293,17 +370,23 @@ pub(crate) fn verify(
             statuses.push(row.status);
             cells.push(row.cell.clone());
         }
-        let name = |c: usize| describe(id, &cells[c]);
-        let r = Reduced::new(keys.len(), &system_rows).map_err(|e| fail(id, e))?;
-        let a = audit(
-            &r.system,
-            &[&r.project(&num), &r.project(&den)],
-            &statuses,
-            policy,
-        )
-        .map_err(|e| fail(id, e.to_string()))?;
-        if let Some(f) = first_failure(&a, &name) {
-            return Err(fail(id, f));
+        for part in independent(&cells, &statuses) {
+            let name = |c: usize| describe(id, &cells[part[c]]);
+            let part_rows: Vec<Vec<u32>> = part.iter().map(|&c| system_rows[c].clone()).collect();
+            let part_statuses: Vec<Status> = part.iter().map(|&c| statuses[c]).collect();
+            let r = Reduced::new(keys.len(), &part_rows).map_err(|e| fail(id, e))?;
+            let certificate = r.certificate(certificates.indicators.get(id).map(Vec::as_slice));
+            let a = audit_with(
+                &r.system,
+                &[&r.project(&num), &r.project(&den)],
+                &part_statuses,
+                policy,
+                &certificate,
+            )
+            .map_err(|e| fail(id, e.to_string()))?;
+            if let Some(f) = first_failure(&a, &name) {
+                return Err(fail(id, f));
+            }
         }
         let entry: Vec<Entry> = cells
             .iter()
@@ -349,8 +432,6 @@ pub(crate) fn verify(
             .filter(|(_, k)| **k)
             .map(|(c, _)| c)
             .collect();
-        let r = Reduced::new(keys.len(), &rows).map_err(|e| fail(&name, e))?;
-        let den = r.project(&den);
         let statuses: Vec<Status> = public
             .values()
             .zip(&kept)
@@ -363,11 +444,25 @@ pub(crate) fn verify(
                 }
             })
             .collect();
-        let a =
-            audit(&r.system, &[&den], &statuses, policy).map_err(|e| fail(&name, e.to_string()))?;
-        let cell_name = |c: usize| describe("shared denominator", cells[c]);
-        if let Some(f) = first_failure(&a, &cell_name) {
-            return Err(fail(&name, f.replace("numerator", "denominator")));
+        let owned: Vec<PublishedCell> = cells.iter().map(|&c| c.clone()).collect();
+        for part in independent(&owned, &statuses) {
+            let part_rows: Vec<Vec<u32>> = part.iter().map(|&c| rows[c].clone()).collect();
+            let part_statuses: Vec<Status> = part.iter().map(|&c| statuses[c]).collect();
+            let r = Reduced::new(keys.len(), &part_rows).map_err(|e| fail(&name, e))?;
+            let certificate =
+                r.certificate(certificates.denominators.get(&space).map(Vec::as_slice));
+            let a = audit_with(
+                &r.system,
+                &[&r.project(&den)],
+                &part_statuses,
+                policy,
+                &certificate,
+            )
+            .map_err(|e| fail(&name, e.to_string()))?;
+            let cell_name = |c: usize| describe("shared denominator", cells[part[c]]);
+            if let Some(f) = first_failure(&a, &cell_name) {
+                return Err(fail(&name, f.replace("numerator", "denominator")));
+            }
         }
     }
     Ok(())

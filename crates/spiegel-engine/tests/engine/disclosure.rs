@@ -512,7 +512,6 @@ fn published(results: &RecordBatch) -> Vec<(Cell, bool)> {
 // The tests.
 
 #[test]
-#[ignore = "about 18 minutes on 2 cores (26,538 cells, 18,109 primary, 1,275 secondary) until spiegel-disclosure is faster on national-size systems; run with `cargo test -p spiegel-engine --test engine -- --ignored disclosure::`"]
 fn default_policy_protects_every_indicator_of_the_bundled_extract() {
     let out = &*DEFAULT;
     let (truth_run, truth) = &*TRUTH;
@@ -566,7 +565,6 @@ fn threshold_only_output_is_unsafe_on_the_bundled_extract() {
 }
 
 #[test]
-#[ignore = "about 18 minutes on 2 cores (26,538 cells, 18,109 primary, 1,275 secondary) until spiegel-disclosure is faster on national-size systems; run with `cargo test -p spiegel-engine --test engine -- --ignored disclosure::`"]
 fn shuffled_rows_of_the_bundled_extract_give_identical_statuses() {
     let reversed = extract_from(&bundled_batches(true));
     let out = run(&reversed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
