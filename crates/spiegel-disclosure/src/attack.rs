@@ -373,6 +373,16 @@ impl<'a> Attacker<'a> {
         let Some((denominator, scaled)) = rationalise(&values) else {
             return Ok(None);
         };
+        // Every sum below stays far from overflowing: the free atoms' total times the
+        // denominator, with room to spare.
+        let total: i128 = atoms
+            .iter()
+            .map(|&a| self.truth[a as usize] as i128)
+            .sum::<i128>()
+            + values.iter().map(|v| v.ceil() as i128).sum::<i128>();
+        if total.saturating_mul(denominator as i128).saturating_mul(4) > i64::MAX as i128 {
+            return Ok(None);
+        }
         // Exact re-check of every equation in integers.
         let mut sums: HashMap<u32, i64> = HashMap::new();
         for ((rs, _, _), &p) in groups.iter().zip(&scaled) {
@@ -417,22 +427,88 @@ impl<'a> Attacker<'a> {
     }
 }
 
-/// Recognises LP values as exact rationals `p / d` with a common small denominator.
+/// Recognises LP values as exact rationals `p / d` with a common denominator: a small common
+/// denominator first, else each value's best rational approximation with a denominator up to
+/// 10^6 (continued fractions) and their least common multiple (at most 10^12). The caller
+/// re-checks the result exactly and drops it if it is not an exact table.
 fn rationalise(values: &[f64]) -> Option<(i64, Vec<i64>)> {
+    small_denominator(values).or_else(|| continued_fractions(values))
+}
+
+/// A common denominator up to 240 that makes every value an integer (within 1e-6 relative).
+fn small_denominator(values: &[f64]) -> Option<(i64, Vec<i64>)> {
     'denominators: for d in 1..=240i64 {
         let mut out = Vec::with_capacity(values.len());
         for &v in values {
             if !v.is_finite() || v < -1e-7 {
                 return None;
             }
-            let x = v * d as f64;
+            let x = v.max(0.0) * d as f64;
             let r = x.round();
-            if (x - r).abs() > 1e-6 * (1.0 + x.abs()) {
+            if (x - r).abs() > 1e-6 * (1.0 + x) {
                 continue 'denominators;
             }
-            out.push(r.max(0.0) as i64);
+            out.push(r as i64);
         }
         return Some((d, out));
     }
     None
+}
+
+/// Larger denominators, value by value (continued fractions), their least common multiple.
+fn continued_fractions(values: &[f64]) -> Option<(i64, Vec<i64>)> {
+    let mut d: i64 = 1;
+    for &v in values {
+        if !v.is_finite() || v < -1e-7 {
+            return None;
+        }
+        let v = v.max(0.0);
+        if (v * d as f64 - (v * d as f64).round()).abs() <= 1e-7 * (1.0 + v * d as f64) {
+            continue;
+        }
+        let q = denominator(v)?;
+        d = lcm(d, q)?;
+    }
+    let out = values
+        .iter()
+        .map(|&v| (v.max(0.0) * d as f64).round() as i64)
+        .collect();
+    Some((d, out))
+}
+
+/// The denominator of the best rational approximation of `v` (within 1e-9 relative) with a
+/// denominator up to 10^6.
+fn denominator(v: f64) -> Option<i64> {
+    let (mut h0, mut h1, mut k0, mut k1) = (0i64, 1i64, 1i64, 0i64);
+    let mut x = v;
+    for _ in 0..40 {
+        let a = x.floor();
+        let ai = a as i64;
+        let (h2, k2) = (
+            ai.checked_mul(h1)?.checked_add(h0)?,
+            ai.checked_mul(k1)?.checked_add(k0)?,
+        );
+        if k2 > 1_000_000 {
+            return None;
+        }
+        if (v - h2 as f64 / k2 as f64).abs() <= 1e-9 * (1.0 + v.abs()) {
+            return Some(k2);
+        }
+        (h0, h1, k0, k1) = (h1, h2, k1, k2);
+        let frac = x - a;
+        if frac < 1e-12 {
+            return None;
+        }
+        x = 1.0 / frac;
+    }
+    None
+}
+
+fn lcm(a: i64, b: i64) -> Option<i64> {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    let l = (a / x).checked_mul(b)?;
+    (l <= 1_000_000_000_000).then_some(l)
 }
