@@ -618,6 +618,7 @@ impl ComponentInput<'_> {
                         continue;
                     }
                     let mut widened = 0;
+                    let mut last_width: Option<i64> = None;
                     let p = loop {
                         let p = attacker.prove(t, good, global(t), s)?;
                         if good(&p) {
@@ -633,17 +634,30 @@ impl ComponentInput<'_> {
                         }
                         let need = (width - p.width().unwrap_or(width)).max(1);
                         let key = |l: usize| self.system.key(global(l));
-                        let chosen = widen(
-                            rows,
-                            n_atoms,
-                            t,
-                            &atoms[s],
-                            &hidden,
-                            &public_fixed,
-                            &rank,
-                            need,
-                            key,
-                        );
+                        // When the last cell hidden did not widen the range, the binding
+                        // relation lies elsewhere: hide the most local published cell that
+                        // overlaps the cell (another region level's cell sharing its inner
+                        // cells) instead.
+                        let stalled = last_width.is_some() && last_width == p.width();
+                        last_width = p.width();
+                        let chosen = if stalled {
+                            overlapping(rows, n_atoms, t, &atoms[s], &hidden, &public_fixed, key)
+                        } else {
+                            None
+                        }
+                        .or_else(|| {
+                            widen(
+                                rows,
+                                n_atoms,
+                                t,
+                                &atoms[s],
+                                &hidden,
+                                &public_fixed,
+                                &rank,
+                                need,
+                                key,
+                            )
+                        });
                         let Some(q) = chosen else {
                             return Err(Error::Unprotectable {
                                 cell: global(t),
@@ -775,6 +789,39 @@ pub fn release(
         });
     }
     Ok(p)
+}
+
+/// A free published cell that shares inner cells with `cell` without containing it: the
+/// smallest, then the one with the most of its count outside `cell`, then the lowest key.
+fn overlapping(
+    rows: &[Vec<u32>],
+    n_atoms: usize,
+    cell: usize,
+    values: &[i64],
+    hidden: &[bool],
+    public_fixed: &[bool],
+    key: impl Fn(usize) -> u64,
+) -> Option<usize> {
+    let mut in_cell = vec![false; n_atoms];
+    for &i in &rows[cell] {
+        in_cell[i as usize] = true;
+    }
+    (0..rows.len())
+        .filter(|&c| !hidden[c] && !public_fixed[c])
+        .filter_map(|c| {
+            let shared = rows[c].iter().filter(|&&i| in_cell[i as usize]).count();
+            let contains = shared == rows[cell].len();
+            (shared > 0 && !contains).then(|| {
+                let outside: i64 = rows[c]
+                    .iter()
+                    .filter(|&&i| !in_cell[i as usize])
+                    .map(|&i| values[i as usize])
+                    .sum();
+                (rows[c].len(), std::cmp::Reverse(outside), key(c), c)
+            })
+        })
+        .min()
+        .map(|(_, _, _, c)| c)
 }
 
 /// The cell to hide next for a cell whose interval is `need` too narrow in a series: within

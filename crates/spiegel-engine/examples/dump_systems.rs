@@ -1,7 +1,7 @@
 //! Writes the linear system of every indicator of a run (published cells as sums of finest
 //! cells, numerator and denominator) for `spiegel-disclosure`'s `system_file` example:
 //! `cargo run --release -p spiegel-engine --example dump_systems -- DATA_DIR OUT_DIR`.
-use spiegel_engine::{Engine, Extract};
+use spiegel_engine::{Engine, Extract, RunOptions};
 use spiegel_model::Catalogue;
 use std::io::Write;
 
@@ -10,7 +10,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args().nth(2).unwrap();
     let catalogue = Catalogue::load_dir("fixtures/indicators/palliative")?;
     let extract = Extract::from_dir(&data, &catalogue.contract)?;
-    let output = Engine::new(catalogue.clone()).run_blocking(&extract)?;
+    // Threshold 1: nothing sensitive, so the run skips protection; the systems are the same.
+    let options = RunOptions {
+        threshold: Some(1),
+        ..RunOptions::default()
+    };
+    let output = Engine::new(catalogue.clone())
+        .with_options(options)
+        .run_blocking(&extract)?;
     std::fs::create_dir_all(&out)?;
     for (ind, s) in catalogue.indicators.iter().zip(&output.finest.series) {
         let Some(map) = output.cell_maps.iter().find(|m| m.space == s.space) else {
@@ -27,6 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .all(|x| ind.stratifiers.contains(x))
             })
             .filter(|&j| !map.members[j].is_empty())
+            // The national cells by diagnosis group are protected apart (see disclose::parts).
+            .filter(|&j| map.cells[j].diagnosis_group.is_none())
             .collect();
         writeln!(f, "{} {} {}", ind.id, map.keys.len(), cells.len())?;
         for &j in &cells {
