@@ -30,40 +30,19 @@ impl Component {
 }
 
 impl Component {
-    /// A witness over atoms as a witness over inner cells: a rise goes to the atom's first
-    /// inner cell, a fall is taken from its inner cells in turn (none goes below 0).
+    /// A witness over atoms as a witness over inner cells ([`crate::Witness::spread`]).
     pub fn inner_witness(
         &self,
         series: usize,
         w: &crate::attack::Witness,
         inner: &[i64],
     ) -> crate::Witness {
-        let d = w.denominator;
-        let mut delta = Vec::new();
-        for &(a, change) in &w.delta {
-            let members = &self.atom_inner[a as usize];
-            if change > 0 {
-                delta.push((members[0], change));
-                continue;
-            }
-            let mut left = -change;
-            for &i in members {
-                let take = (inner[i as usize] * d).min(left);
-                if take > 0 {
-                    delta.push((i, -take));
-                    left -= take;
-                }
-                if left == 0 {
-                    break;
-                }
-            }
-        }
-        delta.sort_unstable();
         crate::Witness {
             series,
-            denominator: d,
-            delta,
+            denominator: w.denominator,
+            delta: w.delta.clone(),
         }
+        .spread(&self.atom_inner, inner)
     }
 }
 

@@ -378,6 +378,49 @@ pub struct Witness {
     pub delta: Vec<(u32, i64)>,
 }
 
+impl Witness {
+    /// This witness, over cells that are each a sum of finer cells (`members[i]`: the finer
+    /// cells of cell `i`, with `values` the finer cells' true counts), as a witness over the
+    /// finer cells: a rise goes to a cell's first member, a fall is taken from its members in
+    /// turn, so no finer cell goes below zero and every sum of whole cells is unchanged.
+    ///
+    /// ```
+    /// use spiegel_disclosure::Witness;
+    /// // Cell 0 = finer cells {0, 1} (true counts 2 and 3), taken down by 4.
+    /// let w = Witness { series: 0, denominator: 1, delta: vec![(0, -4)] };
+    /// let finer = w.spread(&[vec![0, 1]], &[2, 3]);
+    /// assert_eq!(finer.delta, vec![(0, -2), (1, -2)]);
+    /// ```
+    pub fn spread(&self, members: &[Vec<u32>], values: &[i64]) -> Witness {
+        let d = self.denominator;
+        let mut delta = Vec::new();
+        for &(cell, change) in &self.delta {
+            let members = &members[cell as usize];
+            if change > 0 {
+                delta.push((members[0], change));
+                continue;
+            }
+            let mut left = -change;
+            for &i in members {
+                let take = (values[i as usize] * d).min(left);
+                if take > 0 {
+                    delta.push((i, -take));
+                    left -= take;
+                }
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        delta.sort_unstable();
+        Witness {
+            series: self.series,
+            denominator: d,
+            delta,
+        }
+    }
+}
+
 impl Protection {
     /// The number of hidden cells (primary and secondary).
     pub fn hidden(&self) -> usize {
@@ -527,17 +570,6 @@ impl ComponentInput<'_> {
         let reasons: Vec<Option<PrimaryReason>> = (0..m).map(|l| self.reasons[global(l)]).collect();
         let public_fixed: Vec<bool> = (0..m).map(|l| self.public_fixed[global(l)]).collect();
         let protected: Vec<usize> = (0..m).filter(|&l| reasons[l].is_some()).collect();
-        // Every series of a sensitive cell is protected: a small denominator with its
-        // numerator recomputed (0, or all of them) discloses an attribute of everyone in it.
-        let sensitive: Vec<Vec<usize>> = (0..m)
-            .map(|l| {
-                if reasons[l].is_some() {
-                    (0..self.values.len()).collect()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
         let order = {
             let mut order: Vec<usize> = (0..m)
                 .filter(|&l| reasons[l].is_none() && !public_fixed[l])
@@ -602,7 +634,7 @@ impl ComponentInput<'_> {
                     let targets: Vec<usize> = protected
                         .iter()
                         .copied()
-                        .filter(|&t| sensitive[t].contains(&s) && !good(&attacker.pooled(t)))
+                        .filter(|&t| !good(&attacker.pooled(t)))
                         .collect();
                     if targets.len() < 2 || targets.len() >= last {
                         break;
@@ -613,10 +645,9 @@ impl ComponentInput<'_> {
                 // Then each cell: proven, or one more cell hidden and proven again. Hiding more
                 // keeps stage 1's guarantee and every proof already made (fewer equations
                 // only admit more tables), so one pass over the cells suffices.
+                // Every series of a sensitive cell is protected: a small denominator with its
+                // numerator recomputed (0, or all of them) discloses an attribute of everyone.
                 for &t in &protected {
-                    if !sensitive[t].contains(&s) {
-                        continue;
-                    }
                     let mut widened = 0;
                     let mut last_width: Option<i64> = None;
                     let p = loop {

@@ -235,6 +235,8 @@ struct System {
     kept: Vec<usize>,
     /// The merged inner cell of each finest cell (`None`: in no cell).
     merged: Vec<Option<u32>>,
+    /// The finest cells of each merged inner cell.
+    finest: Vec<Vec<u32>>,
     n_inner: usize,
 }
 
@@ -250,49 +252,24 @@ impl System {
             indicator: indicator.to_string(),
             message: e.to_string(),
         })?;
-        Ok(System {
-            system,
-            kept,
-            merged,
-            n_inner,
-        })
-    }
-
-    /// A witness over the merged inner cells as one over the finest cells: a rise goes to
-    /// the first finest cell of the merged one, a fall is taken from them in turn.
-    fn finest_witness(&self, w: &Witness, dense: &[i64]) -> Witness {
-        let mut finest: Vec<Vec<u32>> = vec![Vec::new(); self.n_inner];
-        for (k, m) in self.merged.iter().enumerate() {
+        let mut finest: Vec<Vec<u32>> = vec![Vec::new(); n_inner];
+        for (k, m) in merged.iter().enumerate() {
             if let Some(m) = m {
                 finest[*m as usize].push(k as u32);
             }
         }
-        let d = w.denominator;
-        let mut delta = Vec::new();
-        for &(m, change) in &w.delta {
-            let members = &finest[m as usize];
-            if change > 0 {
-                delta.push((members[0], change));
-                continue;
-            }
-            let mut left = -change;
-            for &k in members {
-                let take = (dense[k as usize] * d).min(left);
-                if take > 0 {
-                    delta.push((k, -take));
-                    left -= take;
-                }
-                if left == 0 {
-                    break;
-                }
-            }
-        }
-        delta.sort_unstable();
-        Witness {
-            series: w.series,
-            denominator: d,
-            delta,
-        }
+        Ok(System {
+            system,
+            kept,
+            merged,
+            finest,
+            n_inner,
+        })
+    }
+
+    /// A witness over the merged inner cells as one over the finest cells.
+    fn finest_witness(&self, w: &Witness, dense: &[i64]) -> Witness {
+        w.spread(&self.finest, dense)
     }
 
     /// A dense finest-cell series summed onto the merged inner cells.
