@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
 use crate::error::{Error, Result};
+use crate::stage1;
 
 /// A table consistent with the release: the true atom values plus `delta / denominator`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +84,17 @@ pub(crate) struct Attacker<'a> {
     /// The cells whose changes each witness records (the protected cells).
     targets: Vec<bool>,
     singletons: bool,
+    /// The null space of the equations over the atoms (computed when first needed, dropped
+    /// when a cell is hidden); `Some(None)`: it could not be computed exactly.
+    kernel: Option<Option<Kernel>>,
+}
+
+/// The tables consistent with the equations, as the true table plus `N y`: `n[a]` holds the
+/// `(kernel vector, coefficient)` entries of atom `a`; `free[j]`: the atom that is vector `j`'s
+/// own column (coefficient 1, in no other vector).
+struct Kernel {
+    n: Vec<Vec<(u32, f64)>>,
+    free: Vec<u32>,
 }
 
 /// A witness in the pool: the known cells it changes, and its change of every target.
@@ -121,6 +133,7 @@ impl<'a> Attacker<'a> {
             pool: Vec::new(),
             targets,
             singletons,
+            kernel: None,
         };
         // The known cells may have changed since a witness was found: recount what it moves.
         for w in pool {
@@ -130,7 +143,7 @@ impl<'a> Attacker<'a> {
     }
 
     /// Adds a witness to the pool.
-    fn add(&mut self, witness: Witness) {
+    pub fn add(&mut self, witness: Witness) {
         let changed_known = self.changed_known(&witness);
         let mut changes: HashMap<u32, i64> = HashMap::new();
         for &(a, x) in &witness.delta {
@@ -153,6 +166,9 @@ impl<'a> Attacker<'a> {
     pub fn hide(&mut self, cell: usize) {
         let known = self.singletons && self.truth_of(&self.rows[cell]) == 1;
         self.known[cell] = known;
+        if self.equation[cell] != known {
+            self.kernel = None;
+        }
         self.equation[cell] = known;
     }
 
@@ -247,7 +263,12 @@ impl<'a> Attacker<'a> {
                 if direction == OptimizationDirection::Maximize && best.upper.is_none() {
                     continue;
                 }
-                if let Some(w) = self.optimise(&[target], &atoms, direction, cell, series)? {
+                let w = if atoms.len() == self.cells_of_atom.len() {
+                    self.optimise_all(&[target], direction, cell, series)?
+                } else {
+                    self.optimise(&[target], &atoms, direction, cell, series)?
+                };
+                if let Some(w) = w {
                     self.add(w);
                 }
                 best = self.pooled(target);
@@ -270,12 +291,11 @@ impl<'a> Attacker<'a> {
         if targets.len() < 2 {
             return Ok(());
         }
-        let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
         for direction in [
             OptimizationDirection::Maximize,
             OptimizationDirection::Minimize,
         ] {
-            if let Some(w) = self.optimise(&targets, &all, direction, cell, series)? {
+            if let Some(w) = self.optimise_all(&targets, direction, cell, series)? {
                 self.add(w);
             }
         }
@@ -298,6 +318,281 @@ impl<'a> Attacker<'a> {
         atoms.sort_unstable();
         atoms.dedup();
         atoms
+    }
+
+    /// The cheapest cells to hide so that `target` can rise by `need` (Fischetti and Salazar's
+    /// protection problem, relaxed to an LP): the table may change in the atoms near the target
+    /// (then in all atoms, if that fails); each published cell it changes must be hidden, at a
+    /// cost per unit of change (`cost`, `None`: the cell may not be hidden: forced, previously
+    /// published, a known singleton). The optimum, made exact, is a witness for the release
+    /// with those cells hidden. Returns the cells (hidden cells are free already) and the
+    /// witness, or `None` when no exact table was found.
+    pub fn shield(
+        &self,
+        target: usize,
+        need: i64,
+        cost: &dyn Fn(usize) -> Option<f64>,
+        cell: usize,
+        series: usize,
+    ) -> Result<Option<(Vec<usize>, Witness)>> {
+        let near = self.neighbourhood(target);
+        if let Some(found) = self.shield_over(target, need, cost, &near, cell, series)? {
+            return Ok(Some(found));
+        }
+        if near.len() == self.cells_of_atom.len() {
+            return Ok(None);
+        }
+        let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
+        self.shield_over(target, need, cost, &all, cell, series)
+    }
+
+    fn shield_over(
+        &self,
+        target: usize,
+        need: i64,
+        cost: &dyn Fn(usize) -> Option<f64>,
+        atoms: &[u32],
+        cell: usize,
+        series: usize,
+    ) -> Result<Option<(Vec<usize>, Witness)>> {
+        let truth = self.truth;
+        let mut problem = Problem::new(OptimizationDirection::Minimize);
+        let vars: Vec<microlp::Variable> = atoms
+            .iter()
+            .map(|&a| problem.add_var(0.0, (-(truth[a as usize] as f64), f64::INFINITY)))
+            .collect();
+        let mut terms: HashMap<u32, Vec<(microlp::Variable, f64)>> = HashMap::new();
+        for (&a, &v) in atoms.iter().zip(&vars) {
+            for &c in &self.cells_of_atom[a as usize] {
+                if self.equation[c as usize] && c as usize != target {
+                    terms.entry(c).or_default().push((v, 1.0));
+                }
+            }
+        }
+        let mut cells: Vec<u32> = terms.keys().copied().collect();
+        cells.sort_unstable();
+        for c in &cells {
+            let mut expr = terms[c].clone();
+            if let Some(w) = cost(*c as usize) {
+                expr.push((problem.add_var(w, (0.0, f64::INFINITY)), 1.0));
+                expr.push((problem.add_var(w, (0.0, f64::INFINITY)), -1.0));
+            }
+            problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, 0.0);
+        }
+        let mut in_atoms = HashMap::new();
+        for (&a, &v) in atoms.iter().zip(&vars) {
+            in_atoms.insert(a, v);
+        }
+        let rise: Vec<(microlp::Variable, f64)> = self.rows[target]
+            .iter()
+            .map(|a| (in_atoms[a], 1.0))
+            .collect();
+        problem.add_constraint(rise.as_slice(), ComparisonOp::Ge, need as f64);
+        let solution = match problem.solve() {
+            Ok(outcome) => outcome.into_solution().map_err(|_| Error::Solver {
+                cell,
+                series,
+                message: "interrupted".into(),
+            })?,
+            Err(microlp::Error::Infeasible | microlp::Error::Unbounded) => return Ok(None),
+            Err(e) => {
+                return Err(Error::Solver {
+                    cell,
+                    series,
+                    message: e.to_string(),
+                });
+            }
+        };
+        let mut changed = Vec::new();
+        let mut values = Vec::new();
+        for (&a, &v) in atoms.iter().zip(&vars) {
+            let d = solution.var_value(v);
+            if d.abs() > 1e-9 {
+                changed.push(a);
+                values.push(truth[a as usize] as f64 + d);
+            }
+        }
+        let Some(witness) = self.exact(&changed, &values) else {
+            return Ok(None);
+        };
+        // The cells the exact table changes: all must be hideable; the target must rise.
+        let mut sums: HashMap<u32, i64> = HashMap::new();
+        for &(a, x) in &witness.delta {
+            for &c in &self.cells_of_atom[a as usize] {
+                if self.equation[c as usize] || c as usize == target {
+                    *sums.entry(c).or_default() += x;
+                }
+            }
+        }
+        if sums.get(&(target as u32)).copied().unwrap_or(0) < need * witness.denominator {
+            return Ok(None);
+        }
+        let mut hide: Vec<usize> = Vec::new();
+        for (&c, &x) in &sums {
+            if x != 0 && c as usize != target {
+                if cost(c as usize).is_none() {
+                    return Ok(None);
+                }
+                hide.push(c as usize);
+            }
+        }
+        hide.sort_unstable();
+        Ok(Some((hide, witness)))
+    }
+
+    /// The LP values of the atoms that changed as an exact witness (`None`: not recognised as
+    /// exact rationals, or too large to check without overflow).
+    fn exact(&self, changed: &[u32], values: &[f64]) -> Option<Witness> {
+        if changed.is_empty() {
+            return None;
+        }
+        let truth = self.truth;
+        let (denominator, scaled) = rationalise(values)?;
+        let total: i128 = changed
+            .iter()
+            .map(|&a| truth[a as usize] as i128)
+            .sum::<i128>()
+            + values.iter().map(|v| v.ceil() as i128).sum::<i128>();
+        if total.saturating_mul(denominator as i128).saturating_mul(4) > i64::MAX as i128 {
+            return None;
+        }
+        let delta: Vec<(u32, i64)> = changed
+            .iter()
+            .zip(&scaled)
+            .map(|(&a, &p)| (a, p - truth[a as usize] * denominator))
+            .filter(|&(_, x)| x != 0)
+            .collect();
+        (!delta.is_empty()).then_some(Witness { denominator, delta })
+    }
+
+    /// The null space of the equations, computed once per set of equations.
+    fn kernel(&mut self) -> Option<&Kernel> {
+        if self.kernel.is_none() {
+            let rows = self
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|&(c, _)| self.equation[c])
+                .map(|(c, r)| (c, r.as_slice()));
+            let n_atoms = self.cells_of_atom.len();
+            self.kernel = Some(stage1::Basis::of_rows(rows).ok().map(|basis| {
+                let n = basis.kernel(n_atoms);
+                let mut free = Vec::new();
+                for (a, entries) in n.iter().enumerate() {
+                    if let [(j, x)] = entries.as_slice()
+                        && *x == 1.0
+                        && *j as usize == free.len()
+                        && !basis.is_pivot(a as u32)
+                    {
+                        free.push(a as u32);
+                    }
+                }
+                Kernel { n, free }
+            }));
+        }
+        self.kernel.as_ref().and_then(Option::as_ref)
+    }
+
+    /// The LP over every atom, in the coordinates of the null space of the equations: `y` with
+    /// `truth + N y >= 0`. The true table (`y = 0`) is feasible, so the simplex starts from a
+    /// feasible point, and it has as many variables as the release leaves degrees of freedom
+    /// (tens) instead of one per atom. Falls back to [`Self::optimise`] over every atom when a
+    /// target is an equation (a known singleton) or the null space overflows.
+    fn optimise_all(
+        &mut self,
+        targets: &[usize],
+        direction: OptimizationDirection,
+        cell: usize,
+        series: usize,
+    ) -> Result<Option<Witness>> {
+        let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
+        if targets.iter().any(|&t| self.equation[t]) || self.kernel().is_none() {
+            return self.optimise(targets, &all, direction, cell, series);
+        }
+        let truth = self.truth;
+        let rows = self.rows;
+        let kernel = self
+            .kernel
+            .as_ref()
+            .and_then(Option::as_ref)
+            .expect("kernel");
+        let k = kernel.free.len();
+        if k == 0 {
+            return Ok(None);
+        }
+        let mut objective = vec![0.0; k];
+        for &t in targets {
+            for &a in &rows[t] {
+                for &(j, x) in &kernel.n[a as usize] {
+                    objective[j as usize] += x;
+                }
+            }
+        }
+        let mut problem = Problem::new(direction);
+        let vars: Vec<microlp::Variable> = (0..k)
+            .map(|j| {
+                let own = truth[kernel.free[j] as usize] as f64;
+                problem.add_var(objective[j], (-own, f64::INFINITY))
+            })
+            .collect();
+        let mut moving: Vec<u32> = Vec::new();
+        for (a, entries) in kernel.n.iter().enumerate() {
+            if entries.is_empty() {
+                continue;
+            }
+            moving.push(a as u32);
+            if entries.len() == 1 && kernel.free[entries[0].0 as usize] == a as u32 {
+                continue; // a free column: its bound is the variable's
+            }
+            let expr: Vec<(microlp::Variable, f64)> = entries
+                .iter()
+                .map(|&(j, x)| (vars[j as usize], x))
+                .collect();
+            problem.add_constraint(expr.as_slice(), ComparisonOp::Ge, -(truth[a] as f64));
+        }
+        let fail = |message: String| Error::Solver {
+            cell,
+            series,
+            message,
+        };
+        let solved = problem.solve();
+        let solution = match solved {
+            Ok(outcome) => outcome
+                .into_solution()
+                .map_err(|_| fail("interrupted".into()))?,
+            Err(microlp::Error::Unbounded) => return Ok(None),
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        let y: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();
+        // The atoms that move, at their new values.
+        let mut changed: Vec<u32> = Vec::new();
+        let mut values: Vec<f64> = Vec::new();
+        for &a in &moving {
+            let d: f64 = kernel.n[a as usize]
+                .iter()
+                .map(|&(j, x)| x * y[j as usize])
+                .sum();
+            if d.abs() > 1e-9 {
+                changed.push(a);
+                values.push(truth[a as usize] as f64 + d);
+            }
+        }
+        let Some(witness) = self.exact(&changed, &values) else {
+            return Ok(None);
+        };
+        // Exact re-check: every equation keeps its value.
+        let mut sums: HashMap<u32, i64> = HashMap::new();
+        for &(a, x) in &witness.delta {
+            for &c in &self.cells_of_atom[a as usize] {
+                if self.equation[c as usize] {
+                    *sums.entry(c).or_default() += x;
+                }
+            }
+        }
+        if sums.values().any(|&x| x != 0) {
+            return Ok(None);
+        }
+        Ok(Some(witness))
     }
 
     /// The LP over `atoms` (the others fixed at their true values) maximising or minimising

@@ -663,6 +663,33 @@ impl ComponentInput<'_> {
                                 series: s,
                             });
                         }
+                        // The cheapest cells whose hiding lets the cell rise far enough
+                        // (a witness comes with them); else one cell chosen by the rules below.
+                        let value = |l: usize| -> i64 {
+                            rows[l].iter().map(|&a| atoms[s][a as usize]).sum()
+                        };
+                        let mut rise = (p.lower - 1e-9).ceil() as i64 + width - value(t);
+                        if policy.interval_contains_threshold {
+                            rise = rise.max(policy.threshold - value(t));
+                        }
+                        let cost = |l: usize| -> Option<f64> {
+                            if public_fixed[l] || (policy.singletons && value(l) == 1) {
+                                return None;
+                            }
+                            // Hiding any cell costs; a larger one a little more (it tells more).
+                            Some(1.0 + (1.0 + value(l) as f64).ln())
+                        };
+                        if let Some((cells, w)) =
+                            attacker.shield(t, rise.max(1), &cost, global(t), s)?
+                        {
+                            for q in cells {
+                                hidden[q] = true;
+                                attacker.hide(q);
+                            }
+                            attacker.add(w);
+                            rounds += 1;
+                            continue;
+                        }
                         let need = (width - p.width().unwrap_or(width)).max(1);
                         let key = |l: usize| self.system.key(global(l));
                         // When the last cell hidden did not widen the range, the binding

@@ -141,6 +141,56 @@ impl Basis {
     }
 }
 
+impl Basis {
+    /// The span of `rows` (each a sorted list of columns with coefficient 1).
+    pub(crate) fn of_rows<'r>(rows: impl Iterator<Item = (usize, &'r [u32])>) -> Result<Self> {
+        let mut basis = Basis::default();
+        for (cell, row) in rows {
+            let r = basis.reduce(&row_vector(row), cell)?;
+            if !r.is_empty() {
+                basis.add_reduced(r, cell)?;
+            }
+        }
+        Ok(basis)
+    }
+
+    /// Whether `col` is a pivot column.
+    pub(crate) fn is_pivot(&self, col: u32) -> bool {
+        self.pivots.contains_key(&col)
+    }
+
+    /// A basis of the null space over `n_cols` columns (every `x` with `row . x = 0` for every
+    /// row of the span), as rows of the matrix `N` (`x = N y`): for each column, its
+    /// `(kernel vector, coefficient)` entries. One kernel vector per non-pivot column `j`:
+    /// `x_j = 1`, each pivot column `p` at `-R_p[j] / R_p[p]`, every other column 0.
+    pub(crate) fn kernel(&self, n_cols: usize) -> Vec<Vec<(u32, f64)>> {
+        let mut index = vec![u32::MAX; n_cols];
+        let mut k = 0u32;
+        for (col, slot) in index.iter_mut().enumerate() {
+            if !self.pivots.contains_key(&(col as u32)) {
+                *slot = k;
+                k += 1;
+            }
+        }
+        let mut n: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n_cols];
+        for (col, entries) in n.iter_mut().enumerate() {
+            if index[col] != u32::MAX {
+                entries.push((index[col], 1.0));
+            }
+        }
+        for (&p, row) in &self.pivots {
+            let a = coeff(row, p).expect("pivot entry") as f64;
+            n[p as usize] = row
+                .iter()
+                .filter(|e| e.0 != p)
+                .map(|&(j, x)| (index[j as usize], -(x as f64) / a))
+                .collect();
+            n[p as usize].sort_unstable_by_key(|e| e.0);
+        }
+        n
+    }
+}
+
 pub(crate) fn row_vector(row: &[u32]) -> Sparse {
     row.iter().map(|&c| (c, 1)).collect()
 }
