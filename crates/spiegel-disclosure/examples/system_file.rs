@@ -1,6 +1,6 @@
 //! Timing of protect + certified audit on real systems written by the engine's
 //! `dump_systems` example: `cargo run --release -p spiegel-disclosure --example system_file --
-//! DIR [INDICATOR...]` (`SINGLETONS=1` turns the singleton coalition on).
+//! DIR [INDICATOR...]` (`SINGLETON_WIDTH=0` turns the singleton rule off, `=10` makes it as strict as for the public).
 //!
 //! File format (one per indicator): `id n_inner n_cells`, then one line per published cell
 //! (`len inner...`), then the numerator and the denominator of every inner cell.
@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         let system = LinearSystem::new(n_inner, rows)?;
         let policy = Policy {
-            singletons: std::env::var("SINGLETONS").is_ok_and(|v| v == "1"),
+            singleton_width: std::env::var("SINGLETON_WIDTH").map_or(Ok(1), |v| v.parse())?,
             ..Policy::default()
         };
         let series: [&[i64]; 2] = [&num, &den];

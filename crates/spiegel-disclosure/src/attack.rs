@@ -16,9 +16,9 @@
 //! stage can only err towards hiding more. Witnesses are exact rationals (the LP optimum,
 //! recognised as `p / d` and re-checked in integers), and their deltas are kept sparse.
 //!
-//! Cells the attacker is assumed to know exactly (hidden cells holding a single unit: the
-//! singleton's own contribution) are equations like published cells, except for the cell
-//! being attacked itself.
+//! A singleton attacker (the one contributor of a hidden cell, who knows its counts) is the
+//! same attacker with that cell as one more equation ([`Attacker::assume`]): the witnesses that
+//! do not change the cell still hold for them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -74,16 +74,15 @@ impl Proven {
 pub(crate) struct Attacker<'a> {
     rows: &'a [Vec<u32>],
     truth: &'a [i64],
-    /// Rows the attacker holds as equations: published cells and known (singleton) cells.
+    /// Rows the attacker holds as equations: the published cells.
     equation: Vec<bool>,
-    /// Known hidden cells (their equation is dropped when they are the target).
-    known: Vec<bool>,
+    /// Hidden cells the attacker also knows (singletons' own cells; sorted).
+    assumed: Vec<u32>,
     cells_of_atom: Vec<Vec<u32>>,
     big_row: usize,
     pool: Vec<Entry>,
     /// The cells whose changes each witness records (the protected cells).
     targets: Vec<bool>,
-    singletons: bool,
     /// The null space of the equations over the atoms (computed when first needed, dropped
     /// when a cell is hidden); `Some(None)`: it could not be computed exactly.
     kernel: Option<Option<Kernel>>,
@@ -97,24 +96,20 @@ struct Kernel {
     free: Vec<u32>,
 }
 
-/// A witness in the pool: the known cells it changes, and its change of every target.
+/// A witness in the pool and its change of every target.
 struct Entry {
     witness: Witness,
-    changed_known: Vec<u32>,
     changes: HashMap<u32, i64>,
 }
 
 impl<'a> Attacker<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rows: &'a [Vec<u32>],
         n_atoms: usize,
         truth: &'a [i64],
         hidden: &[bool],
-        known: Vec<bool>,
         pool: Vec<Witness>,
         targets: Vec<bool>,
-        singletons: bool,
     ) -> Self {
         let mut cells_of_atom: Vec<Vec<u32>> = vec![Vec::new(); n_atoms];
         for (c, row) in rows.iter().enumerate() {
@@ -122,20 +117,18 @@ impl<'a> Attacker<'a> {
                 cells_of_atom[a as usize].push(c as u32);
             }
         }
-        let equation: Vec<bool> = (0..rows.len()).map(|c| !hidden[c] || known[c]).collect();
+        let equation: Vec<bool> = hidden.iter().map(|h| !h).collect();
         let mut attacker = Attacker {
             rows,
             truth,
             equation,
-            known,
+            assumed: Vec::new(),
             cells_of_atom,
             big_row: (n_atoms / 8).max(64),
             pool: Vec::new(),
             targets,
-            singletons,
             kernel: None,
         };
-        // The known cells may have changed since a witness was found: recount what it moves.
         for w in pool {
             attacker.add(w);
         }
@@ -144,7 +137,6 @@ impl<'a> Attacker<'a> {
 
     /// Adds a witness to the pool.
     pub fn add(&mut self, witness: Witness) {
-        let changed_known = self.changed_known(&witness);
         let mut changes: HashMap<u32, i64> = HashMap::new();
         for &(a, x) in &witness.delta {
             for &c in &self.cells_of_atom[a as usize] {
@@ -154,41 +146,38 @@ impl<'a> Attacker<'a> {
             }
         }
         changes.retain(|_, x| *x != 0);
-        self.pool.push(Entry {
-            witness,
-            changed_known,
-            changes,
-        });
+        self.pool.push(Entry { witness, changes });
     }
 
-    /// Hides one more cell: its equation goes (unless the attacker knows it as a singleton).
-    /// Every witness stays valid: fewer equations only admit more tables.
+    /// Hides one more cell: its equation goes. Every witness stays valid: fewer equations only
+    /// admit more tables.
     pub fn hide(&mut self, cell: usize) {
-        let known = self.singletons && self.truth_of(&self.rows[cell]) == 1;
-        self.known[cell] = known;
-        if self.equation[cell] != known {
+        if self.equation[cell] {
             self.kernel = None;
         }
-        self.equation[cell] = known;
+        self.equation[cell] = false;
+    }
+
+    /// The attacker also knows these hidden cells' values (singletons), or nothing more
+    /// (empty). Witnesses found meanwhile do not change those cells, so they stay valid for
+    /// every attacker.
+    pub fn assume(&mut self, cells: &[usize]) {
+        self.assumed = cells.iter().map(|&c| c as u32).collect();
+        self.assumed.sort_unstable();
+    }
+
+    fn is_assumed(&self, c: u32) -> bool {
+        self.assumed.binary_search(&c).is_ok()
+    }
+
+    /// Whether the attacker holds cell `c` as an equation.
+    fn is_equation(&self, c: u32) -> bool {
+        self.equation[c as usize] || self.is_assumed(c)
     }
 
     /// The witnesses found (for the next round: they stay valid while the hidden set grows).
     pub fn into_pool(self) -> Vec<Witness> {
         self.pool.into_iter().map(|e| e.witness).collect()
-    }
-
-    /// Known cells whose value a witness changes.
-    fn changed_known(&self, w: &Witness) -> Vec<u32> {
-        let mut cells: Vec<u32> = w
-            .delta
-            .iter()
-            .flat_map(|&(a, _)| self.cells_of_atom[a as usize].iter().copied())
-            .filter(|&c| self.known[c as usize])
-            .collect();
-        cells.sort_unstable();
-        cells.dedup();
-        cells.retain(|&c| w.change(&self.rows[c as usize]) != 0);
-        cells
     }
 
     fn truth_of(&self, row: &[u32]) -> i64 {
@@ -206,7 +195,7 @@ impl<'a> Attacker<'a> {
         let v = self.truth_of(row) as f64;
         let (mut lo, mut hi) = (v, v);
         for e in &self.pool {
-            if e.changed_known.iter().any(|&c| c as usize != target) {
+            if self.assumed.iter().any(|c| e.changes.contains_key(c)) {
                 continue;
             }
             let change = e.changes.get(&(target as u32)).copied().unwrap_or(0);
@@ -226,12 +215,65 @@ impl<'a> Attacker<'a> {
         }
     }
 
+    /// The singletons (among `cells`: those that share no atom with `target`) whose attacker
+    /// the pool does not prove `good` for `target`: for each, the best rise and fall among the
+    /// witnesses that leave that cell unchanged. (A singleton's own cell overlapping the target
+    /// tells its contributor about themselves, and about the zeros around them.)
+    pub fn failing_singletons(
+        &self,
+        target: usize,
+        cells: &[usize],
+        good: impl Fn(&Proven) -> bool,
+    ) -> Vec<usize> {
+        debug_assert!(self.assumed.is_empty());
+        let v = self.truth_of(&self.rows[target]) as f64;
+        let t = target as u32;
+        let mut rises: Vec<(f64, &Entry)> = Vec::new();
+        let mut falls: Vec<(f64, &Entry)> = Vec::new();
+        for e in &self.pool {
+            if let Some(&x) = e.changes.get(&t) {
+                let value = v + x as f64 / e.witness.denominator as f64;
+                if x > 0 {
+                    rises.push((value, e));
+                } else {
+                    falls.push((value, e));
+                }
+            }
+        }
+        rises.sort_by(|a, b| b.0.total_cmp(&a.0));
+        falls.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let free: Vec<u32> = self.rows[target]
+            .iter()
+            .copied()
+            .filter(|&a| {
+                self.cells_of_atom[a as usize]
+                    .iter()
+                    .all(|&c| !self.equation[c as usize] || c == t)
+            })
+            .collect();
+        cells
+            .iter()
+            .copied()
+            .filter(|&c| c != target && disjoint(&self.rows[c], &self.rows[target]))
+            .filter(|&c| {
+                let keeps = |e: &&(f64, &Entry)| !e.1.changes.contains_key(&(c as u32));
+                let upper = rises.iter().find(keeps).map_or(v, |e| e.0);
+                let lower = falls.iter().find(keeps).map_or(v, |e| e.0);
+                let unbounded = free.iter().any(|a| self.rows[c].binary_search(a).is_err());
+                !good(&Proven {
+                    lower,
+                    upper: (!unbounded).then_some(upper),
+                })
+            })
+            .collect()
+    }
+
     /// An atom of the target that no equation constrains (its value is unbounded above).
     fn free_atom(&self, target: usize) -> Option<u32> {
         self.rows[target].iter().copied().find(|&a| {
             self.cells_of_atom[a as usize]
                 .iter()
-                .all(|&c| !self.equation[c as usize] || c as usize == target)
+                .all(|&c| !self.is_equation(c) || c as usize == target)
         })
     }
 
@@ -323,8 +365,8 @@ impl<'a> Attacker<'a> {
     /// The cheapest cells to hide so that `target` can rise by `need` (Fischetti and Salazar's
     /// protection problem, relaxed to an LP): the table may change in the atoms near the target
     /// (then in all atoms, if that fails); each published cell it changes must be hidden, at a
-    /// cost per unit of change (`cost`, `None`: the cell may not be hidden: forced, previously
-    /// published, a known singleton). The optimum, made exact, is a witness for the release
+    /// cost per unit of change (`cost`, `None`: the cell may not be hidden: forced or previously
+    /// published; nor may the assumed cell change). The optimum, made exact, is a witness for the release
     /// with those cells hidden. Returns the cells (hidden cells are free already) and the
     /// witness, or `None` when no exact table was found.
     pub fn shield(
@@ -364,7 +406,7 @@ impl<'a> Attacker<'a> {
         let mut terms: HashMap<u32, Vec<(microlp::Variable, f64)>> = HashMap::new();
         for (&a, &v) in atoms.iter().zip(&vars) {
             for &c in &self.cells_of_atom[a as usize] {
-                if self.equation[c as usize] && c as usize != target {
+                if self.is_equation(c) && c as usize != target {
                     terms.entry(c).or_default().push((v, 1.0));
                 }
             }
@@ -373,7 +415,7 @@ impl<'a> Attacker<'a> {
         cells.sort_unstable();
         for c in &cells {
             let mut expr = terms[c].clone();
-            if let Some(w) = cost(*c as usize) {
+            if let Some(w) = self.cost_of(*c, cost) {
                 expr.push((problem.add_var(w, (0.0, f64::INFINITY)), 1.0));
                 expr.push((problem.add_var(w, (0.0, f64::INFINITY)), -1.0));
             }
@@ -419,7 +461,7 @@ impl<'a> Attacker<'a> {
         let mut sums: HashMap<u32, i64> = HashMap::new();
         for &(a, x) in &witness.delta {
             for &c in &self.cells_of_atom[a as usize] {
-                if self.equation[c as usize] || c as usize == target {
+                if self.is_equation(c) || c as usize == target {
                     *sums.entry(c).or_default() += x;
                 }
             }
@@ -430,7 +472,7 @@ impl<'a> Attacker<'a> {
         let mut hide: Vec<usize> = Vec::new();
         for (&c, &x) in &sums {
             if x != 0 && c as usize != target {
-                if cost(c as usize).is_none() {
+                if self.cost_of(c, cost).is_none() {
                     return Ok(None);
                 }
                 hide.push(c as usize);
@@ -438,6 +480,15 @@ impl<'a> Attacker<'a> {
         }
         hide.sort_unstable();
         Ok(Some((hide, witness)))
+    }
+
+    /// The cost of hiding published cell `c` (`None`: it may not change).
+    fn cost_of(&self, c: u32, cost: &dyn Fn(usize) -> Option<f64>) -> Option<f64> {
+        if self.is_assumed(c) {
+            None
+        } else {
+            cost(c as usize)
+        }
     }
 
     /// The LP values of the atoms that changed as an exact witness (`None`: not recognised as
@@ -497,7 +548,7 @@ impl<'a> Attacker<'a> {
     /// `truth + N y >= 0`. The true table (`y = 0`) is feasible, so the simplex starts from a
     /// feasible point, and it has as many variables as the release leaves degrees of freedom
     /// (tens) instead of one per atom. Falls back to [`Self::optimise`] over every atom when a
-    /// target is an equation (a known singleton) or the null space overflows.
+    /// target is an equation or the null space overflows.
     fn optimise_all(
         &mut self,
         targets: &[usize],
@@ -506,7 +557,7 @@ impl<'a> Attacker<'a> {
         series: usize,
     ) -> Result<Option<Witness>> {
         let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
-        if targets.iter().any(|&t| self.equation[t]) || self.kernel().is_none() {
+        if targets.iter().any(|&t| self.is_equation(t as u32)) || self.kernel().is_none() {
             return self.optimise(targets, &all, direction, cell, series);
         }
         let truth = self.truth;
@@ -550,6 +601,24 @@ impl<'a> Attacker<'a> {
                 .collect();
             problem.add_constraint(expr.as_slice(), ComparisonOp::Ge, -(truth[a] as f64));
         }
+        for &c in &self.assumed {
+            // An assumed cell keeps its value: the sum of its atoms' changes is zero.
+            let mut coefficients: HashMap<u32, f64> = HashMap::new();
+            for &a in &rows[c as usize] {
+                for &(j, x) in &kernel.n[a as usize] {
+                    *coefficients.entry(j).or_default() += x;
+                }
+            }
+            let mut expr: Vec<(microlp::Variable, f64)> = coefficients
+                .into_iter()
+                .filter(|&(_, x)| x != 0.0)
+                .map(|(j, x)| (vars[j as usize], x))
+                .collect();
+            expr.sort_by_key(|e| e.0.idx());
+            if !expr.is_empty() {
+                problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, 0.0);
+            }
+        }
         let fail = |message: String| Error::Solver {
             cell,
             series,
@@ -584,7 +653,7 @@ impl<'a> Attacker<'a> {
         let mut sums: HashMap<u32, i64> = HashMap::new();
         for &(a, x) in &witness.delta {
             for &c in &self.cells_of_atom[a as usize] {
-                if self.equation[c as usize] {
+                if self.is_equation(c) {
                     *sums.entry(c).or_default() += x;
                 }
             }
@@ -618,7 +687,7 @@ impl<'a> Attacker<'a> {
             let rs: Vec<u32> = self.cells_of_atom[a as usize]
                 .iter()
                 .copied()
-                .filter(|&c| self.equation[c as usize] && !targets.contains(&(c as usize)))
+                .filter(|&c| self.is_equation(c) && !targets.contains(&(c as usize)))
                 .collect();
             rows_of.insert(a, rs);
         }
@@ -720,6 +789,19 @@ impl<'a> Attacker<'a> {
         }
         Ok(Some(Witness { denominator, delta }))
     }
+}
+
+/// Whether two sorted lists share no element.
+pub(crate) fn disjoint(a: &[u32], b: &[u32]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return false,
+        }
+    }
+    true
 }
 
 /// Recognises LP values as exact rationals `p / d` with a common denominator: a small common

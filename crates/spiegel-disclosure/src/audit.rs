@@ -30,6 +30,10 @@ pub struct AuditRecord {
     pub derivable: bool,
     /// Whether the cell passes: not derivable and its interval at least `required_width` wide.
     pub pass: bool,
+    /// The attacker: `None` for anyone who knows what is published; `Some(cell)` for the one
+    /// contributor of a hidden singleton `cell`, who also knows its counts (singleton rule). A
+    /// cell gets one record for the public, and one more for each singleton it fails against.
+    pub singleton: Option<usize>,
 }
 
 /// Two hidden sensitive cells whose sum can be recomputed exactly and is itself small.
@@ -73,11 +77,14 @@ impl Audit {
             return Some(format!("sensitive cell {c} is published"));
         }
         if let Some(r) = self.records.iter().find(|r| !r.pass) {
+            let attacker = r.singleton.map_or(String::new(), |q| {
+                format!(" for the contributor of singleton cell {q}")
+            });
             return Some(if r.derivable {
                 format!("cell {} can be recomputed exactly", r.cell)
             } else {
                 format!(
-                    "cell {} series {}: attacker interval [{}, {}] narrower than {}",
+                    "cell {} series {}: attacker interval [{}, {}]{attacker} narrower than {}",
                     r.cell,
                     r.series,
                     r.lower,
@@ -103,7 +110,8 @@ impl Audit {
 /// hidden, must not be a linear combination of the published (`Published`, `Forced`) cells,
 /// and must have, in each sensitive series, an attacker interval at least
 /// [`Policy::required_width`] wide (reaching k if [`Policy::interval_contains_threshold`]),
-/// also for an attacker who knows every hidden single-unit cell ([`Policy::singletons`]); two
+/// and at least [`Policy::singleton_width`] wide for the contributor of each other hidden cell
+/// with a count of 1 (sharing no inner cell with it), who knows that cell's counts; two
 /// disjoint hidden sensitive cells must not have a derivable sum in `1..k-1`.
 ///
 /// ```
@@ -184,7 +192,20 @@ pub fn audit_with(
             }
         }
     }
-    let known = |s: usize, c: usize| policy.singletons && hidden[c] && values[s][c] == 1;
+    // Singletons: hidden cells with a count of 1; their contributor knows each of their counts
+    // that is 0 or 1.
+    let singletons: Vec<Vec<usize>> = (0..series.len())
+        .map(|s| {
+            (0..n)
+                .filter(|&c| {
+                    policy.singleton_width > 0
+                        && hidden[c]
+                        && values[s][c] <= 1
+                        && values.iter().any(|v| v[c] == 1)
+                })
+                .collect()
+        })
+        .collect();
 
     // The witnesses: checked exactly, then the range of every hidden cell over them.
     // bounds[s][c] = (min, max) as (numerator, denominator) pairs.
@@ -192,7 +213,7 @@ pub fn audit_with(
     let less = |a: Ratio, b: Ratio| a.0 * b.1 < b.0 * a.1;
     let mut bounds: Vec<HashMap<usize, (Ratio, Ratio)>> = vec![HashMap::new(); series.len()];
     let mut invalid_witnesses = 0;
-    let mut moved_pairs: Vec<Vec<HashMap<u32, i128>>> = vec![Vec::new(); series.len()];
+    let mut moved_pairs: Vec<Vec<(i128, HashMap<u32, i128>)>> = vec![Vec::new(); series.len()];
     for w in &certificate.witnesses {
         let Some(changes) = check_witness(w, series, &published_of, &hidden_of, system.n_inner())
         else {
@@ -201,16 +222,8 @@ pub fn audit_with(
         };
         let s = w.series;
         let d = w.denominator as i128;
-        let changed_known: Vec<u32> = changes
-            .iter()
-            .filter(|&(&c, &x)| x != 0 && known(s, c as usize))
-            .map(|(&c, _)| c)
-            .collect();
-        if changed_known.len() > 1 {
-            continue;
-        }
         for (&c, &x) in &changes {
-            if x == 0 || changed_known.iter().any(|&q| q != c) {
+            if x == 0 {
                 continue;
             }
             let v = (values[s][c as usize] as i128 * d + x, d);
@@ -223,8 +236,46 @@ pub fn audit_with(
                 e.1 = v;
             }
         }
-        if changed_known.is_empty() {
-            moved_pairs[s].push(changes);
+        moved_pairs[s].push((d, changes));
+    }
+    // For the singleton rule: each hidden cell's witnessed values, highest rise and lowest fall
+    // first, with the witness (index into moved_pairs).
+    let mut witnessed: Vec<HashMap<usize, (Vec<(Ratio, usize)>, Vec<(Ratio, usize)>)>> =
+        vec![HashMap::new(); series.len()];
+    for s in 0..series.len() {
+        if singletons[s].is_empty() {
+            continue;
+        }
+        for (i, (d, changes)) in moved_pairs[s].iter().enumerate() {
+            for (&c, &x) in changes {
+                let v = (values[s][c as usize] as i128 * d + x, *d);
+                let e = witnessed[s].entry(c as usize).or_default();
+                if x > 0 {
+                    e.0.push((v, i));
+                } else if x < 0 {
+                    e.1.push((v, i));
+                }
+            }
+        }
+        for (rises, falls) in witnessed[s].values_mut() {
+            rises.sort_by(|a, b| {
+                if less(b.0, a.0) {
+                    std::cmp::Ordering::Less
+                } else if less(a.0, b.0) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    a.1.cmp(&b.1)
+                }
+            });
+            falls.sort_by(|a, b| {
+                if less(a.0, b.0) {
+                    std::cmp::Ordering::Less
+                } else if less(b.0, a.0) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    a.1.cmp(&b.1)
+                }
+            });
         }
     }
 
@@ -254,12 +305,7 @@ pub fn audit_with(
             let truth = (values[s][c] as i128, 1);
             let (lo, hi) = bounds[s].get(&c).copied().unwrap_or((truth, truth));
             // Unbounded above: an inner cell that no equation of the attacker holds.
-            let free = rows[c].iter().any(|&i| {
-                published_of[i as usize].is_empty()
-                    && hidden_of[i as usize]
-                        .iter()
-                        .all(|&q| q as usize == c || !known(s, q as usize))
-            });
+            let free = rows[c].iter().any(|&i| published_of[i as usize].is_empty());
             let (mut lower, mut upper) = (ceil(lo), (!free).then(|| floor(hi)));
             let ok = |lower: i64, upper: Option<i64>| {
                 upper.is_none_or(|u| {
@@ -273,9 +319,7 @@ pub fn audit_with(
             let exact = certificate.witnesses.is_empty() || (required > 0 && !ok(lower, upper));
             if exact {
                 // Not proven by the certificate: the exact LPs and the rank test.
-                let equations: Vec<usize> = (0..n)
-                    .filter(|&q| !hidden[q] || (q != c && known(s, q)))
-                    .collect();
+                let equations: Vec<usize> = (0..n).filter(|&q| !hidden[q]).collect();
                 let attacker = Attacker::new(system.n_inner(), &rows, &equations);
                 (lower, upper) = attacker.interval(rows[c], series[s], c, s)?;
                 derivable = required > 0 && in_span(rows[c], c)?;
@@ -289,7 +333,59 @@ pub fn audit_with(
                 required_width: required,
                 derivable,
                 pass: required == 0 || (ok(lower, upper) && !derivable),
+                singleton: None,
             });
+            if required == 0 || !ok(lower, upper) || derivable {
+                continue;
+            }
+            // Each singleton's contributor: the witnesses that leave their cell unchanged, else
+            // exact LPs with that cell as one more equation.
+            let (no_rises, no_falls) = (Vec::new(), Vec::new());
+            let (rises, falls) = witnessed[s]
+                .get(&c)
+                .map_or((&no_rises, &no_falls), |(r, f)| (r, f));
+            for &q in &singletons[s] {
+                // Only cells that share no inner cell with the singleton's: a singleton's own
+                // cell overlapping this one tells its contributor about themselves (and zeros).
+                if q == c || rows[q].iter().any(|i| rows[c].binary_search(i).is_ok()) {
+                    continue;
+                }
+                let keeps = |e: &&(Ratio, usize)| {
+                    moved_pairs[s][e.1]
+                        .1
+                        .get(&(q as u32))
+                        .is_none_or(|&x| x == 0)
+                };
+                let hi = rises.iter().find(keeps).map_or(truth, |e| e.0);
+                let lo = falls.iter().find(keeps).map_or(truth, |e| e.0);
+                let free = rows[c].iter().any(|&i| {
+                    published_of[i as usize].is_empty() && rows[q].binary_search(&i).is_err()
+                });
+                let ok = |lower: i64, upper: Option<i64>| {
+                    upper.is_none_or(|u| u - lower >= policy.singleton_width)
+                };
+                let (mut lower, mut upper) = (ceil(lo), (!free).then(|| floor(hi)));
+                if ok(lower, upper) {
+                    continue;
+                }
+                let mut equations: Vec<usize> = (0..n).filter(|&e| !hidden[e]).collect();
+                equations.push(q);
+                let attacker = Attacker::new(system.n_inner(), &rows, &equations);
+                (lower, upper) = attacker.interval(rows[c], series[s], c, s)?;
+                if !ok(lower, upper) {
+                    records.push(AuditRecord {
+                        cell: c,
+                        sensitive: true,
+                        series: s,
+                        lower,
+                        upper,
+                        required_width: policy.singleton_width,
+                        derivable: false,
+                        pass: false,
+                        singleton: Some(q),
+                    });
+                }
+            }
         }
     }
 
@@ -321,7 +417,7 @@ pub fn audit_with(
                 {
                     continue;
                 }
-                let moved = moved_pairs[s].iter().any(|ch| {
+                let moved = moved_pairs[s].iter().any(|(_, ch)| {
                     ch.get(&(a as u32)).copied().unwrap_or(0)
                         + ch.get(&(b as u32)).copied().unwrap_or(0)
                         != 0

@@ -185,11 +185,13 @@ pub struct Policy {
     /// Whether the interval of a hidden sensitive cell must also reach a value of at least k
     /// (so the attacker cannot even be sure the cell is small; default `false`).
     pub interval_contains_threshold: bool,
-    /// Whether the attacker is assumed to know the exact value of every hidden cell that
-    /// holds a single unit, all at once (a coalition of every singleton; stronger than one
-    /// singleton knowing their own contribution, and it can make a table unprotectable;
-    /// default `false`).
-    pub singletons: bool,
+    /// The singleton rule: the one contributor of a hidden cell with a count of 1 knows that
+    /// cell's counts that are 0 or 1; for them, every other hidden sensitive cell that shares
+    /// no inner cell with theirs must keep a range at least this wide. Default 1: they cannot
+    /// pin it to one value (recompute it). 0 turns the rule off; the required width makes it
+    /// as strict as for the public. Each singleton is an attacker of their own, not all of
+    /// them together.
+    pub singleton_width: i64,
 }
 
 impl Default for Policy {
@@ -200,7 +202,7 @@ impl Default for Policy {
             min_interval_width: None,
             max_rounds: 200,
             interval_contains_threshold: false,
-            singletons: false,
+            singleton_width: 1,
         }
     }
 }
@@ -241,6 +243,11 @@ impl Policy {
         if self.threshold < 1 {
             return Err(Error::InvalidPolicy {
                 reason: "threshold must be at least 1",
+            });
+        }
+        if self.singleton_width < 0 {
+            return Err(Error::InvalidPolicy {
+                reason: "singleton_width must not be negative",
             });
         }
         if self.required_width() < 0 {
@@ -595,11 +602,14 @@ impl ComponentInput<'_> {
             r
         };
         let width = policy.required_width();
-        let good = |p: &attack::Proven| {
+        // What the public attacker's range must satisfy; a singleton's contributor's range
+        // must only be `singleton_width` wide.
+        let wide = |p: &attack::Proven, width: i64, reach: bool| {
             p.width().is_none_or(|w| w >= width)
-                && (!policy.interval_contains_threshold
-                    || p.upper.is_none_or(|u| u + 1e-9 >= policy.threshold as f64))
+                && (!reach || p.upper.is_none_or(|u| u + 1e-9 >= policy.threshold as f64))
         };
+        let good = |p: &attack::Proven| wide(p, width, policy.interval_contains_threshold);
+        let good_singleton = |p: &attack::Proven| wide(p, policy.singleton_width, false);
         let mut hidden_fixed: Vec<bool> = (0..m)
             .map(|l| reasons[l].is_some() || self.also_hidden[global(l)])
             .collect();
@@ -614,19 +624,14 @@ impl ComponentInput<'_> {
             let mut records = Vec::new();
             let mut pair_failures: Vec<(usize, usize)> = Vec::new();
             for (s, truth) in atoms.iter().enumerate() {
-                let known: Vec<bool> = (0..m)
-                    .map(|l| policy.singletons && hidden[l] && self.values[s][global(l)] == 1)
-                    .collect();
                 let pool = std::mem::take(&mut pools[s]);
                 let mut attacker = attack::Attacker::new(
                     rows,
                     n_atoms,
                     truth,
                     &hidden,
-                    known,
                     pool,
                     is_protected.clone(),
-                    policy.singletons,
                 );
                 // Joint LPs first, again for the cells still unproven while that helps.
                 let mut last = usize::MAX;
@@ -647,13 +652,26 @@ impl ComponentInput<'_> {
                 // only admit more tables), so one pass over the cells suffices.
                 // Every series of a sensitive cell is protected: a small denominator with its
                 // numerator recomputed (0, or all of them) discloses an attribute of everyone.
-                for &t in &protected {
+                // Proves a cell's range against the attacker as it stands (with the singleton
+                // it assumes, if any), hiding more cells until the range is wide enough.
+                let secure = |t: usize,
+                              attacker: &mut attack::Attacker<'_>,
+                              hidden: &mut Vec<bool>,
+                              rounds: &mut usize,
+                              singleton: bool|
+                 -> Result<attack::Proven> {
+                    let (width, reach) = if singleton {
+                        (policy.singleton_width, false)
+                    } else {
+                        (width, policy.interval_contains_threshold)
+                    };
+                    let good = |p: &attack::Proven| wide(p, width, reach);
                     let mut widened = 0;
                     let mut last_width: Option<i64> = None;
-                    let p = loop {
+                    loop {
                         let p = attacker.prove(t, good, global(t), s)?;
                         if good(&p) {
-                            break p;
+                            return Ok(p);
                         }
                         widened += 1;
                         if widened > policy.max_rounds {
@@ -669,11 +687,11 @@ impl ComponentInput<'_> {
                             rows[l].iter().map(|&a| atoms[s][a as usize]).sum()
                         };
                         let mut rise = (p.lower - 1e-9).ceil() as i64 + width - value(t);
-                        if policy.interval_contains_threshold {
+                        if reach {
                             rise = rise.max(policy.threshold - value(t));
                         }
                         let cost = |l: usize| -> Option<f64> {
-                            if public_fixed[l] || (policy.singletons && value(l) == 1) {
+                            if public_fixed[l] {
                                 return None;
                             }
                             // Hiding any cell costs; a larger one a little more (it tells more).
@@ -687,7 +705,7 @@ impl ComponentInput<'_> {
                                 attacker.hide(q);
                             }
                             attacker.add(w);
-                            rounds += 1;
+                            *rounds += 1;
                             continue;
                         }
                         let need = (width - p.width().unwrap_or(width)).max(1);
@@ -727,8 +745,43 @@ impl ComponentInput<'_> {
                         };
                         hidden[q] = true;
                         attacker.hide(q);
-                        rounds += 1;
-                    };
+                        *rounds += 1;
+                    }
+                };
+                // The singletons: hidden cells with a count of 1, whose contributor knows each
+                // of their counts that is 0 or 1.
+                let singletons: Vec<usize> = if policy.singleton_width > 0 {
+                    (0..m)
+                        .filter(|&l| {
+                            let c = global(l);
+                            hidden[l]
+                                && self.values[s][c] <= 1
+                                && self.values.iter().any(|v| v[c] == 1)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for &t in &protected {
+                    secure(t, &mut attacker, &mut hidden, &mut rounds, false)?;
+                    // Each singleton alone: what the cell's contributor knows must not narrow
+                    // another hidden cell either.
+                    // All of them at once first (one proof, when it holds, serves every one),
+                    // then each one still failing alone.
+                    let failing = attacker.failing_singletons(t, &singletons, good_singleton);
+                    if failing.len() > 1 {
+                        attacker.assume(&failing);
+                        let proved = attacker.prove(t, good_singleton, global(t), s);
+                        attacker.assume(&[]);
+                        proved?;
+                    }
+                    for c in attacker.failing_singletons(t, &failing, good_singleton) {
+                        attacker.assume(&[c]);
+                        let secured = secure(t, &mut attacker, &mut hidden, &mut rounds, true);
+                        attacker.assume(&[]);
+                        secured?;
+                    }
+                    let p = attacker.pooled(t);
                     records.push(AuditRecord {
                         cell: global(t),
                         sensitive: true,
@@ -738,6 +791,7 @@ impl ComponentInput<'_> {
                         required_width: width,
                         derivable: false,
                         pass: true,
+                        singleton: None,
                     });
                 }
                 // Sums of small cells: two hidden sensitive cells whose sum is small and can be
