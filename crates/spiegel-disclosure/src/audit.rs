@@ -240,8 +240,8 @@ pub fn audit_with(
     }
     // For the singleton rule: each hidden cell's witnessed values, highest rise and lowest fall
     // first, with the witness (index into moved_pairs).
-    let mut witnessed: Vec<HashMap<usize, (Vec<(Ratio, usize)>, Vec<(Ratio, usize)>)>> =
-        vec![HashMap::new(); series.len()];
+    type Witnessed = (Vec<(Ratio, usize)>, Vec<(Ratio, usize)>);
+    let mut witnessed: Vec<HashMap<usize, Witnessed>> = vec![HashMap::new(); series.len()];
     for s in 0..series.len() {
         if singletons[s].is_empty() {
             continue;

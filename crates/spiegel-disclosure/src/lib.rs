@@ -717,7 +717,7 @@ impl ComponentInput<'_> {
                         let stalled = last_width.is_some() && last_width == p.width();
                         last_width = p.width();
                         let chosen = if stalled {
-                            overlapping(rows, n_atoms, t, &atoms[s], &hidden, &public_fixed, key)
+                            overlapping(rows, n_atoms, t, &atoms[s], hidden, &public_fixed, key)
                         } else {
                             None
                         }
@@ -727,7 +727,7 @@ impl ComponentInput<'_> {
                                 n_atoms,
                                 t,
                                 &atoms[s],
-                                &hidden,
+                                hidden,
                                 &public_fixed,
                                 &rank,
                                 need,

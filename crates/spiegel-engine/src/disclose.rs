@@ -34,8 +34,9 @@ pub(crate) enum RowStatus {
     Published,
     /// Hidden: its own counts are sensitive.
     Primary,
-    /// Hidden to protect another cell (`shared`: a cell whose denominator
-    /// another indicator with the same denominator hides).
+    /// Hidden to protect another cell (`shared`: a cell whose count another
+    /// indicator shares and hides: the same denominator, or one indicator's
+    /// numerator that is another's denominator).
     Secondary { shared: bool },
     /// Published because the policy forces it.
     Forced,
@@ -65,7 +66,7 @@ impl RowStatus {
                 Some(primary_reason(counts, policy).unwrap_or_else(|| "sensitive".to_string()))
             }
             RowStatus::Secondary { shared: false } => Some("protects_primary_cell".into()),
-            RowStatus::Secondary { shared: true } => Some("protects_shared_denominator".into()),
+            RowStatus::Secondary { shared: true } => Some("protects_shared_count".into()),
             RowStatus::Forced => Some("forced_by_policy".into()),
         }
     }
@@ -123,7 +124,7 @@ pub(crate) struct Protected {
     /// Counts of the statuses (without the time).
     pub summary: DisclosureSummary,
     /// The witness tables of every indicator (over the finest cells of its map, series 0 the
-    /// numerator, 1 the denominator) and of every shared denominator (series 0), for the
+    /// numerator, 1 the denominator) and of every shared count (series 0), for the
     /// verifier to check.
     pub certificates: Certificates,
 }
@@ -164,12 +165,8 @@ pub(crate) fn describe(indicator: &str, cell: &PublishedCell) -> String {
 
 /// An engine error for a refusal of `spiegel-disclosure`, naming the cell.
 fn refusal(indicator: &str, cells: &[&PublishedCell], e: DError, what: &str) -> EngineError {
-    let shared = what.contains("denominator");
-    let label = if shared {
-        "shared denominator"
-    } else {
-        indicator
-    };
+    let shared = what.contains("shared");
+    let label = if shared { "shared count" } else { indicator };
     let name = |c: usize| {
         cells
             .get(c)
@@ -177,7 +174,7 @@ fn refusal(indicator: &str, cells: &[&PublishedCell], e: DError, what: &str) -> 
     };
     let series = |s: usize| {
         if shared {
-            "denominator"
+            "count"
         } else {
             ["numerator", "denominator"]
                 .get(s)
@@ -434,36 +431,50 @@ pub(crate) fn protect(
         }
     }
 
-    // 1. Each distinct denominator series alone, over the union of the cells
-    //    of the indicators sharing it.
-    let mut groups: Vec<(CellSpace, Vec<usize>)> = Vec::new();
+    // 1. Each count series that several indicators share (the same
+    //    denominator, or one indicator's numerator that is another's
+    //    denominator, as opioid users for the laxative indicator), alone, over
+    //    the union of the cells of the indicators using it: the attacker sees
+    //    it wherever any of them publishes it. Sensitive: its own small counts,
+    //    and the cells where an indicator using it as numerator has a small
+    //    denominator (that numerator must not be recomputed either).
+    let series_of = |i: usize, which: usize| -> &Vec<i64> {
+        let ind = inds[i].as_ref().expect("grouped indicators exist");
+        if which == 0 { &ind.num } else { &ind.den }
+    };
+    let mut groups: Vec<(CellSpace, Vec<(usize, usize)>)> = Vec::new();
     for (i, ind) in inds.iter().enumerate() {
         let Some(ind) = ind else { continue };
-        match groups.iter_mut().find(|(space, members)| {
-            *space == ind.map.space && inds[members[0]].as_ref().is_some_and(|o| o.den == ind.den)
-        }) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((ind.map.space, vec![i])),
+        for which in [0, 1] {
+            let series = series_of(i, which);
+            match groups.iter_mut().find(|(space, members)| {
+                *space == ind.map.space && series_of(members[0].0, members[0].1) == series
+            }) {
+                Some((_, members)) => members.push((i, which)),
+                None => groups.push((ind.map.space, vec![(i, which)])),
+            }
         }
     }
-    let shared: Vec<&Vec<usize>> = groups
+    let shared: Vec<&Vec<(usize, usize)>> = groups
         .iter()
-        .filter(|(_, m)| m.len() > 1)
+        .filter(|(_, m)| m.iter().map(|&(i, _)| i).collect::<BTreeSet<_>>().len() > 1)
         .map(|(_, m)| m)
         .collect();
     type SharedOutcome = (Vec<usize>, CellSpace, Vec<Witness>);
-    // (The diagnosis split below keeps each denominator protection exact.)
+    // (The diagnosis split below keeps each shared protection exact.)
     let outcomes = par_map(threads, &shared, |members| -> Result<SharedOutcome> {
-        let first = inds[members[0]].as_ref().expect("grouped indicators exist");
+        let (i0, w0) = members[0];
+        let first = inds[i0].as_ref().expect("grouped indicators exist");
+        let counts = series_of(i0, w0);
         let map = first.map;
-        let ids: Vec<&str> = members
+        let ids: BTreeSet<&str> = members
             .iter()
-            .filter_map(|&i| inds[i].as_ref().map(|d| d.id))
+            .filter_map(|&(i, _)| inds[i].as_ref().map(|d| d.id))
             .collect();
-        let name = ids.join(", ");
+        let name = ids.into_iter().collect::<Vec<_>>().join(", ");
         let union: BTreeSet<usize> = members
             .iter()
-            .filter_map(|&i| inds[i].as_ref())
+            .filter_map(|&(i, _)| inds[i].as_ref())
             .flat_map(|d| d.cells.iter().copied())
             .collect();
         let union: Vec<usize> = union.into_iter().collect();
@@ -471,24 +482,41 @@ pub(crate) fn protect(
         for part in parts(map, &union, &forced_cell) {
             let sys = System::new(map, &part, &name)?;
             let kept = &sys.kept;
+            // A numerator whose own indicator's denominator is small.
+            let small_denominator = |j: usize| {
+                members.iter().any(|&(i, which)| {
+                    let ind = inds[i].as_ref().expect("grouped indicators exist");
+                    which == 0
+                        && ind.cells.binary_search(&j).is_ok()
+                        && policy.sensitive(value(&ind.den, map, j))
+                })
+            };
             let fixed = Fixed {
                 forced: (0..kept.len())
                     .filter(|&c| forced_cell(&map.cells[kept[c]]))
                     .collect(),
                 previously_published: (0..kept.len())
-                    .filter(|&c| members.iter().any(|&i| previously[i].contains(&kept[c])))
+                    .filter(|&c| {
+                        members
+                            .iter()
+                            .any(|&(i, _)| previously[i].contains(&kept[c]))
+                    })
                     .filter(|&c| !forced_cell(&map.cells[kept[c]]))
+                    .collect(),
+                primary: (0..kept.len())
+                    .filter(|&c| small_denominator(kept[c]))
+                    .map(|c| (c, PrimaryReason::Manual))
                     .collect(),
                 ..Fixed::default()
             };
             let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
-            let p = protect_cells(&sys.system, &[&sys.series(&first.den)], &fixed, policy)
-                .map_err(|e| refusal(&name, &cells, e, "the shared denominator"))?;
+            let p = protect_cells(&sys.system, &[&sys.series(counts)], &fixed, policy)
+                .map_err(|e| refusal(&name, &cells, e, "the shared count"))?;
             witnesses.extend(
                 p.certificate
                     .witnesses
                     .iter()
-                    .map(|w| sys.finest_witness(w, &first.den)),
+                    .map(|w| sys.finest_witness(w, counts)),
             );
             hidden.extend(
                 p.statuses
@@ -509,7 +537,7 @@ pub(crate) fn protect(
             .entry(space)
             .or_default()
             .extend(witnesses);
-        for &i in members.iter() {
+        for &(i, _) in members.iter() {
             hidden_den[i].extend(hidden.iter().copied());
         }
     }

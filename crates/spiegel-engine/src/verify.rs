@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::Int64Type;
-use spiegel_disclosure::{Audit, Certificate, LinearSystem, Policy, Status, Witness, audit_with};
+use spiegel_disclosure::{
+    Audit, Certificate, LinearSystem, Policy, PrimaryReason, Status, Witness, audit_with,
+};
 
 use crate::cells::{CellKey, CellSpace, FinestCells, PublishedCell, RegionMap};
 use crate::disclose::{Certificates, MANUAL, describe, par_map};
@@ -283,10 +285,14 @@ fn first_failure(a: &Audit, name: &dyn Fn(usize) -> String) -> Option<String> {
             )
         } else {
             format!(
-                "the {series} of hidden cell ({}) lies in [{}, {}], narrower than {}",
+                "the {series} of hidden cell ({}) lies in [{}, {}]{}, narrower than {}",
                 name(r.cell),
                 r.lower,
                 r.upper.map_or("inf".to_string(), |u| u.to_string()),
+                r.singleton.map_or(String::new(), |q| format!(
+                    " for the one person counted in the hidden cell ({})",
+                    name(q)
+                )),
                 r.required_width
             )
         });
@@ -319,10 +325,11 @@ pub(crate) fn verify(
             (keys, idx)
         });
     }
-    // Per space: (denominator, [(indicator, cell, published)]) groups.
-    type Entry = (String, PublishedCell, bool);
+    // Per space: (count series, [(indicator, cell, published, sensitive
+    // denominator of a numerator)]) groups.
+    type Entry = (String, PublishedCell, bool, bool);
     type Group = (Vec<i64>, Vec<Entry>);
-    type Checked = Option<(CellSpace, Vec<i64>, Vec<Entry>)>;
+    type Checked = Option<(CellSpace, Vec<i64>, Vec<i64>, Vec<(Entry, i64)>)>;
     let checked = par_map(threads, &finest.series, |series| -> Result<Checked> {
         let Some(rows) = by_indicator.get(&series.indicator_id) else {
             return Ok(None);
@@ -340,6 +347,7 @@ pub(crate) fn verify(
         let mut system_rows = Vec::new();
         let mut statuses = Vec::new();
         let mut cells = Vec::new();
+        let mut dens = Vec::new();
         for row in rows {
             let m = members(&row.cell, keys, idx);
             let sum = |v: &[i64]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
@@ -366,6 +374,7 @@ pub(crate) fn verify(
             if m.is_empty() {
                 continue;
             }
+            dens.push(sum(&den));
             system_rows.push(m);
             statuses.push(row.status);
             cells.push(row.cell.clone());
@@ -388,39 +397,49 @@ pub(crate) fn verify(
                 return Err(fail(id, f));
             }
         }
-        let entry: Vec<Entry> = cells
+        let entry: Vec<(Entry, i64)> = cells
             .iter()
             .zip(&statuses)
-            .map(|(c, s)| (id.to_string(), c.clone(), !s.is_hidden()))
+            .zip(&dens)
+            .map(|((c, s), &d)| ((id.to_string(), c.clone(), !s.is_hidden(), false), d))
             .collect();
-        Ok(Some((series.space, den, entry)))
+        Ok(Some((series.space, num, den, entry)))
     });
+    // Every count series, numerator and denominator, grouped when identical.
     let mut groups: Vec<(CellSpace, Group)> = Vec::new();
     for outcome in checked {
-        let Some((space, den, entry)) = outcome? else {
+        let Some((space, num, den, entry)) = outcome? else {
             continue;
         };
-        match groups
-            .iter_mut()
-            .find(|(s, (d, _))| *s == space && *d == den)
-        {
-            Some((_, (_, list))) => list.extend(entry),
-            None => groups.push((space, (den, entry))),
+        for (counts, numerator) in [(num, true), (den, false)] {
+            // A numerator over a small denominator must stay hidden too.
+            let list = entry.iter().map(|((i, c, p, _), d)| {
+                (i.clone(), c.clone(), *p, numerator && policy.sensitive(*d))
+            });
+            match groups
+                .iter_mut()
+                .find(|(s, (d, _))| *s == space && *d == counts)
+            {
+                Some((_, (_, l))) => l.extend(list),
+                None => groups.push((space, (counts, list.collect()))),
+            }
         }
     }
-    // Shared denominators: a cell's denominator is public when any indicator
-    // sharing it publishes the cell.
+    // Shared counts: a cell's count is public when any indicator sharing it
+    // publishes the cell.
     for (space, (den, list)) in groups {
         let ids: std::collections::BTreeSet<&str> =
-            list.iter().map(|(i, _, _)| i.as_str()).collect();
+            list.iter().map(|(i, _, _, _)| i.as_str()).collect();
         if ids.len() < 2 {
             continue;
         }
         let name = ids.into_iter().collect::<Vec<_>>().join(", ");
         let (keys, idx) = &indexes[&space];
-        let mut public: BTreeMap<PublishedCell, bool> = BTreeMap::new();
-        for (_, cell, published) in list {
-            *public.entry(cell).or_default() |= published;
+        let mut public: BTreeMap<PublishedCell, (bool, bool)> = BTreeMap::new();
+        for (_, cell, published, sensitive) in list {
+            let e = public.entry(cell).or_default();
+            e.0 |= published;
+            e.1 |= sensitive;
         }
         let cells: Vec<&PublishedCell> = public.keys().collect();
         let rows: Vec<Vec<u32>> = cells.iter().map(|c| members(c, keys, idx)).collect();
@@ -436,8 +455,10 @@ pub(crate) fn verify(
             .values()
             .zip(&kept)
             .filter(|(_, k)| **k)
-            .map(|(&p, _)| {
-                if p {
+            .map(|(&(p, sensitive), _)| {
+                if sensitive {
+                    Status::Primary(PrimaryReason::Manual)
+                } else if p {
                     Status::Published
                 } else {
                     Status::Secondary
@@ -459,9 +480,9 @@ pub(crate) fn verify(
                 &certificate,
             )
             .map_err(|e| fail(&name, e.to_string()))?;
-            let cell_name = |c: usize| describe("shared denominator", cells[part[c]]);
+            let cell_name = |c: usize| describe("shared count", cells[part[c]]);
             if let Some(f) = first_failure(&a, &cell_name) {
-                return Err(fail(&name, f.replace("numerator", "denominator")));
+                return Err(fail(&name, f.replace("numerator", "count")));
             }
         }
     }

@@ -256,9 +256,55 @@ fn contains(cell: &Cell, key: &CellKey, regions: &Regions) -> bool {
         && m(&cell.6, &key.diagnosis_group)
 }
 
-/// For each indicator: the hidden cells whose counts (from `truth`) are in
-/// 1..k-1 and that are linear combinations of the cells `public` says are
-/// published. Membership over the finest keys of `output`.
+/// The finest keys of a series' space, and a published cell's vector over them.
+fn cell_vectors<'a>(
+    output: &'a RunOutput,
+    regions: &'a Regions,
+    series: &spiegel_engine::Series,
+) -> (Vec<&'a CellKey>, impl Fn(&Cell) -> Sparse + 'a) {
+    let keys: Vec<&CellKey> = {
+        let mut set: BTreeSet<&CellKey> = BTreeSet::new();
+        for s in output
+            .finest
+            .series
+            .iter()
+            .filter(|s| s.space == series.space)
+        {
+            set.extend(s.cells.keys());
+        }
+        set.into_iter().collect()
+    };
+    // Index the keys by (period, level, region) to keep this fast.
+    let mut index: HashMap<(i32, String, Option<String>), Vec<u32>> = HashMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        index
+            .entry((key.period, "national".into(), None))
+            .or_default()
+            .push(i as u32);
+        if let Some(r) = regions.get(&(key.period, key.municipality.clone())) {
+            for (l, id) in r {
+                index
+                    .entry((key.period, l.clone(), Some(id.clone())))
+                    .or_default()
+                    .push(i as u32);
+            }
+        }
+    }
+    let ks = keys.clone();
+    let vector = move |cell: &Cell| -> Sparse {
+        index
+            .get(&(cell.1, cell.2.clone(), cell.3.clone()))
+            .into_iter()
+            .flatten()
+            .filter(|&&i| contains(cell, ks[i as usize], regions))
+            .map(|&i| (i, 1i128))
+            .collect()
+    };
+    (keys, vector)
+}
+
+/// The hidden sensitive cells whose counts an attacker can recompute exactly
+/// from the published cells of the same indicator.
 fn recoverable(
     output: &RunOutput,
     regions: &Regions,
@@ -275,43 +321,7 @@ fn recoverable(
         let Some(rows) = by_indicator.get(series.indicator_id.as_str()) else {
             continue;
         };
-        let keys: Vec<&CellKey> = {
-            let mut set: BTreeSet<&CellKey> = BTreeSet::new();
-            for s in output
-                .finest
-                .series
-                .iter()
-                .filter(|s| s.space == series.space)
-            {
-                set.extend(s.cells.keys());
-            }
-            set.into_iter().collect()
-        };
-        // Index the keys by (period, level, region) to keep this fast.
-        let mut index: HashMap<(i32, String, Option<String>), Vec<u32>> = HashMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            index
-                .entry((key.period, "national".into(), None))
-                .or_default()
-                .push(i as u32);
-            if let Some(r) = regions.get(&(key.period, key.municipality.clone())) {
-                for (l, id) in r {
-                    index
-                        .entry((key.period, l.clone(), Some(id.clone())))
-                        .or_default()
-                        .push(i as u32);
-                }
-            }
-        }
-        let vector = |cell: &Cell| -> Sparse {
-            index
-                .get(&(cell.1, cell.2.clone(), cell.3.clone()))
-                .into_iter()
-                .flatten()
-                .filter(|&&i| contains(cell, keys[i as usize], regions))
-                .map(|&i| (i, 1i128))
-                .collect()
-        };
+        let (_, vector) = cell_vectors(output, regions, series);
         let mut published = Echelon::default();
         for (cell, public) in rows.iter().map(|r| (&r.0, r.1)) {
             if public {
@@ -329,6 +339,100 @@ fn recoverable(
                 );
                 if published.spans(v) {
                     found.push(cell.clone());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Across indicators: for every count series two indicators share (equal
+/// finest counts: a common denominator, or one's numerator that is the
+/// other's denominator), the hidden cells where that count is small, or is a
+/// numerator over a small denominator, that the union of both indicators'
+/// published cells recomputes exactly.
+fn recoverable_shared(
+    output: &RunOutput,
+    regions: &Regions,
+    table: &[(Cell, bool)],
+    truth: &HashMap<Cell, (i64, i64)>,
+    k: i64,
+) -> Vec<(Cell, String)> {
+    let small = |x: i64| (1..k).contains(&x);
+    let all = &output.finest.series;
+    // Groups of identical count series: (space's first series, counts, members).
+    type Group = (usize, Vec<i64>, Vec<(usize, bool)>);
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, series) in all.iter().enumerate() {
+        let (keys, _) = cell_vectors(output, regions, series);
+        for numerator in [true, false] {
+            let counts: Vec<i64> = keys
+                .iter()
+                .map(|k| {
+                    series.cells.get(*k).map_or(0, |c| {
+                        if numerator {
+                            c.numerator
+                        } else {
+                            c.denominator
+                        }
+                    })
+                })
+                .collect();
+            match groups
+                .iter_mut()
+                .find(|(f, c, _)| all[*f].space == series.space && *c == counts)
+            {
+                Some((_, _, members)) => members.push((i, numerator)),
+                None => groups.push((i, counts, vec![(i, numerator)])),
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for (first, _, members) in &groups {
+        let ids: BTreeSet<&str> = members
+            .iter()
+            .map(|&(i, _)| all[i].indicator_id.as_str())
+            .collect();
+        if ids.len() < 2 {
+            continue;
+        }
+        let (_, vector) = cell_vectors(output, regions, &all[*first]);
+        let rows: Vec<&(Cell, bool)> = table
+            .iter()
+            .filter(|r| ids.contains(r.0.0.as_str()))
+            .collect();
+        // Published by any member: the cell without its indicator.
+        let public: BTreeSet<Cell> = rows
+            .iter()
+            .filter(|r| r.1)
+            .map(|r| {
+                (
+                    String::new(),
+                    r.0.1,
+                    r.0.2.clone(),
+                    r.0.3.clone(),
+                    r.0.4.clone(),
+                    r.0.5.clone(),
+                    r.0.6.clone(),
+                )
+            })
+            .collect();
+        let mut published = Echelon::default();
+        for cell in &public {
+            published.insert(vector(cell));
+        }
+        for r in rows.iter().filter(|r| !r.1) {
+            let (n, d) = truth[&r.0];
+            for &(i, numerator) in members {
+                if all[i].indicator_id != r.0.0 {
+                    continue;
+                }
+                let count = if numerator { n } else { d };
+                if (small(count) || (numerator && small(d))) && published.spans(vector(&r.0)) {
+                    found.push((
+                        r.0.clone(),
+                        ids.iter().copied().collect::<Vec<_>>().join(" / "),
+                    ));
                 }
             }
         }
@@ -520,6 +624,11 @@ fn default_policy_protects_every_indicator_of_the_bundled_extract() {
     let table = published(&out.results);
     let found = recoverable(out, &regions, &table, truth, K);
     assert!(found.is_empty(), "recoverable hidden cells: {found:?}");
+    let shared = recoverable_shared(out, &regions, &table, truth, K);
+    assert!(
+        shared.is_empty(),
+        "recoverable through another indicator: {shared:?}"
+    );
     // Every sensitive cell is hidden, and as primary.
     for (cell, row) in read(&out.results) {
         let (n, d) = truth[&cell];
@@ -555,6 +664,14 @@ fn threshold_only_output_is_unsafe_on_the_bundled_extract() {
     assert!(
         !found.is_empty(),
         "primary suppression alone should leave a hidden count recoverable"
+    );
+    // Through another indicator too: opioid users are the laxative indicator's denominator.
+    let shared = recoverable_shared(truth_run, &regions, &table, truth, K);
+    assert!(
+        shared
+            .iter()
+            .any(|(_, pair)| pair == "opioid_90d / opioid_without_laxative_90d"),
+        "{shared:?}"
     );
     eprintln!(
         "threshold-only: {} of {} primary cells recoverable, e.g. {:?}",
