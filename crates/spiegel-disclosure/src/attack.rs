@@ -430,20 +430,8 @@ impl<'a> Attacker<'a> {
             .map(|a| (in_atoms[a], 1.0))
             .collect();
         problem.add_constraint(rise.as_slice(), ComparisonOp::Ge, need as f64);
-        let solution = match problem.solve() {
-            Ok(outcome) => outcome.into_solution().map_err(|_| Error::Solver {
-                cell,
-                series,
-                message: "interrupted".into(),
-            })?,
-            Err(microlp::Error::Infeasible | microlp::Error::Unbounded) => return Ok(None),
-            Err(e) => {
-                return Err(Error::Solver {
-                    cell,
-                    series,
-                    message: e.to_string(),
-                });
-            }
+        let Some(solution) = solve(&problem, cell, series)? else {
+            return Ok(None);
         };
         let mut changed = Vec::new();
         let mut values = Vec::new();
@@ -619,18 +607,8 @@ impl<'a> Attacker<'a> {
                 problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, 0.0);
             }
         }
-        let fail = |message: String| Error::Solver {
-            cell,
-            series,
-            message,
-        };
-        let solved = problem.solve();
-        let solution = match solved {
-            Ok(outcome) => outcome
-                .into_solution()
-                .map_err(|_| fail("interrupted".into()))?,
-            Err(microlp::Error::Unbounded) => return Ok(None),
-            Err(e) => return Err(fail(e.to_string())),
+        let Some(solution) = solve(&problem, cell, series)? else {
+            return Ok(None);
         };
         let y: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();
         // The atoms that move, at their new values.
@@ -720,18 +698,8 @@ impl<'a> Attacker<'a> {
         for r in &constrained {
             problem.add_constraint(terms[r].as_slice(), ComparisonOp::Eq, rhs[r] as f64);
         }
-        let fail = |message: String| Error::Solver {
-            cell,
-            series,
-            message,
-        };
-        let solved = problem.solve();
-        let solution = match solved {
-            Ok(outcome) => outcome
-                .into_solution()
-                .map_err(|_| fail("interrupted".into()))?,
-            Err(microlp::Error::Unbounded) => return Ok(None),
-            Err(e) => return Err(fail(e.to_string())),
+        let Some(solution) = solve(&problem, cell, series)? else {
+            return Ok(None);
         };
         let values: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();
         let Some((denominator, scaled)) = rationalise(&values) else {
@@ -788,6 +756,24 @@ impl<'a> Attacker<'a> {
             return Ok(None);
         }
         Ok(Some(Witness { denominator, delta }))
+    }
+}
+
+/// Solves an LP: its optimum, `None` when it has none (infeasible: no table does what is
+/// asked; unbounded), an error when the solver fails.
+fn solve(problem: &Problem, cell: usize, series: usize) -> Result<Option<microlp::Solution>> {
+    let fail = |message: String| Error::Solver {
+        cell,
+        series,
+        message,
+    };
+    match problem.solve() {
+        Ok(outcome) => outcome
+            .into_solution()
+            .map(Some)
+            .map_err(|_| fail("interrupted".into())),
+        Err(microlp::Error::Infeasible | microlp::Error::Unbounded) => Ok(None),
+        Err(e) => Err(fail(e.to_string())),
     }
 }
 
