@@ -433,27 +433,15 @@ impl<'a> Attacker<'a> {
         let Some(solution) = solve(&problem, cell, series)? else {
             return Ok(None);
         };
-        let mut changed = Vec::new();
-        let mut values = Vec::new();
-        for (&a, &v) in atoms.iter().zip(&vars) {
-            let d = solution.var_value(v);
-            if d.abs() > 1e-9 {
-                changed.push(a);
-                values.push(truth[a as usize] as f64 + d);
-            }
-        }
-        let Some(witness) = self.exact(&changed, &values) else {
+        let changes = atoms
+            .iter()
+            .zip(&vars)
+            .map(|(&a, &v)| (a, solution.var_value(v)));
+        let Some(witness) = self.exact(changes) else {
             return Ok(None);
         };
         // The cells the exact table changes: all must be hideable; the target must rise.
-        let mut sums: HashMap<u32, i64> = HashMap::new();
-        for &(a, x) in &witness.delta {
-            for &c in &self.cells_of_atom[a as usize] {
-                if self.is_equation(c) || c as usize == target {
-                    *sums.entry(c).or_default() += x;
-                }
-            }
-        }
+        let sums = self.cell_changes(&witness, |c| self.is_equation(c) || c as usize == target);
         if sums.get(&(target as u32)).copied().unwrap_or(0) < need * witness.denominator {
             return Ok(None);
         }
@@ -470,6 +458,19 @@ impl<'a> Attacker<'a> {
         Ok(Some((hide, witness)))
     }
 
+    /// A witness's exact change (times its denominator) of every cell `keep` accepts.
+    fn cell_changes(&self, witness: &Witness, keep: impl Fn(u32) -> bool) -> HashMap<u32, i64> {
+        let mut sums: HashMap<u32, i64> = HashMap::new();
+        for &(a, x) in &witness.delta {
+            for &c in &self.cells_of_atom[a as usize] {
+                if keep(c) {
+                    *sums.entry(c).or_default() += x;
+                }
+            }
+        }
+        sums
+    }
+
     /// The cost of hiding published cell `c` (`None`: it may not change).
     fn cost_of(&self, c: u32, cost: &dyn Fn(usize) -> Option<f64>) -> Option<f64> {
         if self.is_assumed(c) {
@@ -479,12 +480,21 @@ impl<'a> Attacker<'a> {
         }
     }
 
-    /// The LP values of the atoms that changed as an exact witness (`None`: not recognised as
-    /// exact rationals, or too large to check without overflow).
-    fn exact(&self, changed: &[u32], values: &[f64]) -> Option<Witness> {
+    /// LP changes of atoms (`(atom, change)`) as an exact witness: the atoms that moved, their
+    /// new values recognised as exact rationals (`None`: nothing moved, not recognised, or too
+    /// large to check without overflow).
+    fn exact(&self, changes: impl Iterator<Item = (u32, f64)>) -> Option<Witness> {
+        let (mut changed, mut values) = (Vec::new(), Vec::new());
+        for (a, d) in changes {
+            if d.abs() > 1e-9 {
+                changed.push(a);
+                values.push(self.truth[a as usize] as f64 + d);
+            }
+        }
         if changed.is_empty() {
             return None;
         }
+        let values = values.as_slice();
         let truth = self.truth;
         let (denominator, scaled) = rationalise(values)?;
         let total: i128 = changed
@@ -611,31 +621,19 @@ impl<'a> Attacker<'a> {
             return Ok(None);
         };
         let y: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();
-        // The atoms that move, at their new values.
-        let mut changed: Vec<u32> = Vec::new();
-        let mut values: Vec<f64> = Vec::new();
-        for &a in &moving {
+        // The change of every atom that can move.
+        let changes = moving.iter().map(|&a| {
             let d: f64 = kernel.n[a as usize]
                 .iter()
                 .map(|&(j, x)| x * y[j as usize])
                 .sum();
-            if d.abs() > 1e-9 {
-                changed.push(a);
-                values.push(truth[a as usize] as f64 + d);
-            }
-        }
-        let Some(witness) = self.exact(&changed, &values) else {
+            (a, d)
+        });
+        let Some(witness) = self.exact(changes) else {
             return Ok(None);
         };
         // Exact re-check: every equation keeps its value.
-        let mut sums: HashMap<u32, i64> = HashMap::new();
-        for &(a, x) in &witness.delta {
-            for &c in &self.cells_of_atom[a as usize] {
-                if self.is_equation(c) {
-                    *sums.entry(c).or_default() += x;
-                }
-            }
-        }
+        let sums = self.cell_changes(&witness, |c| self.is_equation(c));
         if sums.values().any(|&x| x != 0) {
             return Ok(None);
         }

@@ -257,25 +257,11 @@ pub fn audit_with(
                 }
             }
         }
+        // Ratios compared exactly, ties by witness.
+        let order = |x: Ratio, y: Ratio| (x.0 * y.1).cmp(&(y.0 * x.1));
         for (rises, falls) in witnessed[s].values_mut() {
-            rises.sort_by(|a, b| {
-                if less(b.0, a.0) {
-                    std::cmp::Ordering::Less
-                } else if less(a.0, b.0) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    a.1.cmp(&b.1)
-                }
-            });
-            falls.sort_by(|a, b| {
-                if less(a.0, b.0) {
-                    std::cmp::Ordering::Less
-                } else if less(b.0, a.0) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    a.1.cmp(&b.1)
-                }
-            });
+            rises.sort_by(|a, b| order(b.0, a.0).then(a.1.cmp(&b.1)));
+            falls.sort_by(|a, b| order(a.0, b.0).then(a.1.cmp(&b.1)));
         }
     }
 

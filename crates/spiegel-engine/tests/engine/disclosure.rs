@@ -256,24 +256,27 @@ fn contains(cell: &Cell, key: &CellKey, regions: &Regions) -> bool {
         && m(&cell.6, &key.diagnosis_group)
 }
 
+/// The finest keys of a series' space (every series of that space), sorted.
+fn space_keys<'a>(output: &'a RunOutput, series: &spiegel_engine::Series) -> Vec<&'a CellKey> {
+    let mut set: BTreeSet<&CellKey> = BTreeSet::new();
+    for s in output
+        .finest
+        .series
+        .iter()
+        .filter(|s| s.space == series.space)
+    {
+        set.extend(s.cells.keys());
+    }
+    set.into_iter().collect()
+}
+
 /// The finest keys of a series' space, and a published cell's vector over them.
 fn cell_vectors<'a>(
     output: &'a RunOutput,
     regions: &'a Regions,
     series: &spiegel_engine::Series,
 ) -> (Vec<&'a CellKey>, impl Fn(&Cell) -> Sparse + 'a) {
-    let keys: Vec<&CellKey> = {
-        let mut set: BTreeSet<&CellKey> = BTreeSet::new();
-        for s in output
-            .finest
-            .series
-            .iter()
-            .filter(|s| s.space == series.space)
-        {
-            set.extend(s.cells.keys());
-        }
-        set.into_iter().collect()
-    };
+    let keys = space_keys(output, series);
     // Index the keys by (period, level, region) to keep this fast.
     let mut index: HashMap<(i32, String, Option<String>), Vec<u32>> = HashMap::new();
     for (i, key) in keys.iter().enumerate() {
@@ -364,7 +367,7 @@ fn recoverable_shared(
     type Group = (usize, Vec<i64>, Vec<(usize, bool)>);
     let mut groups: Vec<Group> = Vec::new();
     for (i, series) in all.iter().enumerate() {
-        let (keys, _) = cell_vectors(output, regions, series);
+        let keys = space_keys(output, series);
         for numerator in [true, false] {
             let counts: Vec<i64> = keys
                 .iter()
