@@ -9,9 +9,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spiegel::arrow::array::{Array, AsArray};
 use spiegel::arrow::datatypes::{Float64Type, Int64Type};
+use spiegel::disclosure::MagnitudeRule;
 use spiegel::engine::results::status;
 use spiegel::engine::{ComparisonMethod, ConfidenceLevel, Previous, Severity, StatsOptions};
-use spiegel::model::Unit;
+use spiegel::model::{Dominance, Unit};
 use spiegel::prelude::*;
 use spiegel::{write_csv, write_json, write_parquet};
 
@@ -29,7 +30,7 @@ enum Command {
     ///
     /// With no arguments: the bundled palliative-care catalogue on the bundled
     /// synthetic extract, results in ./spiegel-out.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a catalogue folder and list every problem.
     Validate {
         /// The catalogue folder (catalogue.yaml and one file per indicator).
@@ -135,6 +136,17 @@ struct DisclosureArgs {
     /// forced level.
     #[arg(long = "force", value_name = "LEVEL")]
     force: Vec<String>,
+    /// The p% rule for magnitude cells (sums such as GP contacts or
+    /// consultations): a cell is sensitive when its total less its two
+    /// largest contributions is below P percent of the largest (default: the
+    /// catalogue's, 10; 0 turns it off).
+    #[arg(long, value_name = "P")]
+    p_percent: Option<i64>,
+    /// The (n, k) dominance rule for magnitude cells, as `N,K`: a cell is
+    /// sensitive when its N (1 or 2) largest contributions make up more than
+    /// K percent of it; `none` turns it off (default: the catalogue's, off).
+    #[arg(long, value_name = "N,K", value_parser = parse_dominance)]
+    dominance: Option<Dominated>,
     /// An earlier release's results (`results.parquet` or `results.csv`): the
     /// cells it published are loaded as already public, so that the two
     /// releases together reveal nothing either hides. Their counts must not
@@ -146,6 +158,40 @@ struct DisclosureArgs {
     /// `suppression_reason`, and no audit table.
     #[arg(long)]
     public: bool,
+}
+
+/// The magnitude rules in words: `, p% rule p = 10, (1, 85) dominance`.
+fn magnitude_rules(rules: &[MagnitudeRule]) -> String {
+    rules
+        .iter()
+        .map(|r| match r {
+            MagnitudeRule::PPercent { p } => format!(", p% rule p = {p}"),
+            MagnitudeRule::Dominance { n, k } => format!(", ({n}, {k}) dominance"),
+            _ => ", a magnitude rule".to_string(),
+        })
+        .collect()
+}
+
+/// `--dominance N,K` or `none`.
+#[derive(Clone, Copy, Debug)]
+struct Dominated(Option<Dominance>);
+
+fn parse_dominance(s: &str) -> Result<Dominated, String> {
+    if s == "none" {
+        return Ok(Dominated(None));
+    }
+    let (n, k) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected N,K (for example 1,85) or none, got `{s}`"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("N must be 1 or 2, got `{n}`"))?;
+    let k: i64 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("K must be a percentage, got `{k}`"))?;
+    Ok(Dominated(Some(Dominance { n, k })))
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -193,7 +239,7 @@ fn resolve(path: &Path, default: &str) -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Validate { dir } => validate(&resolve(&dir, "fixtures/indicators/palliative")),
         Command::Explain { input, strata } => explain(input, strata),
         Command::Synth {
@@ -247,6 +293,8 @@ fn engine(
             options.forced = Some(d.force.iter().filter(|l| *l != "none").cloned().collect());
         }
         options.previous = d.previous.clone().map(Previous::Path);
+        options.p_percent = d.p_percent;
+        options.dominance = d.dominance.map(|d| d.0);
     }
     if !strata.strata.is_empty() {
         options.strata = strata
@@ -261,9 +309,11 @@ fn engine(
 fn explain(input: InputArgs, strata: StrataArgs) -> CliResult {
     let (engine, extract) = engine(&input, &strata, None)?;
     // The cell map needs the finest cells, not the protection: a threshold of
-    // 1 leaves nothing sensitive, so nothing to protect (nothing is written).
+    // 1 and no p% rule leave nothing sensitive, so nothing to protect
+    // (nothing is written).
     let mut options = engine.options().clone();
     options.threshold = Some(1);
+    options.p_percent = Some(0);
     options.forced = Some(Vec::new());
     let engine = engine.with_options(options);
     out!("{}", engine.explain_blocking(&extract)?.trim_end());
@@ -519,7 +569,7 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
         ));
     }
     out.push_str(&format!(
-        "Disclosure control: {} published cells, {} hidden as primary (their own counts are sensitive), {} hidden as secondary (to protect them), {} forced; threshold k = {}, interval width {}{}\n\n",
+        "Disclosure control: {} published cells, {} hidden as primary (their own counts are sensitive), {} hidden as secondary (to protect them), {} forced; threshold k = {}, interval width {}{}{}\n\n",
         d.cells,
         d.primary,
         d.secondary,
@@ -530,7 +580,8 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
             ", zeros protected"
         } else {
             ""
-        }
+        },
+        magnitude_rules(&output.magnitude)
     ));
     out.push_str(&format!(
         "National values, catalogue `{}` {} (threshold k = {})\n\n",

@@ -71,6 +71,8 @@ fn run_on_the_tiny_extract() {
             "fixtures/tiny",
             "--threshold",
             "1",
+            "--p-percent",
+            "0",
             "--out",
             &o,
             "--format",
@@ -118,6 +120,59 @@ fn run_with_default_threshold_suppresses() {
     let audit = std::fs::read_to_string(out.path().join("audit.csv")).expect("audit");
     insta::assert_snapshot!("audit_csv_header", audit.lines().next().unwrap_or_default());
     assert!(audit.lines().count() > 1, "{audit}");
+}
+
+#[test]
+fn a_forced_total_dominated_by_two_hospitals_refuses_the_run() {
+    // The tiny extract has three hospitals: two of them dominate the national
+    // consultations of pc_team_coverage (the p% rule), which the catalogue forces.
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = out.path().display().to_string();
+    let (code, stdout, stderr) = spiegel(
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--threshold",
+            "1",
+            "--out",
+            &o,
+        ],
+        Some(out.path()),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(!out.path().join("results.csv").exists());
+    insta::assert_snapshot!("forced_dominated_total", stderr);
+    // Without the p% rule the same run is released.
+    let (code, _, stderr) = spiegel(
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--threshold",
+            "1",
+            "--p-percent",
+            "0",
+            "--out",
+            &o,
+        ],
+        Some(out.path()),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = spiegel(
+        &[
+            "run",
+            "--data",
+            "fixtures/tiny",
+            "--dominance",
+            "3,80",
+            "--out",
+            &o,
+        ],
+        Some(out.path()),
+    );
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("dominance_out_of_range", stderr);
 }
 
 #[test]
@@ -292,6 +347,8 @@ fn detail_prints_every_region_of_one_indicator() {
             "fixtures/tiny",
             "--threshold",
             "1",
+            "--p-percent",
+            "0",
             "--out",
             &o,
             "--detail",

@@ -156,12 +156,43 @@ pub fn audit_with(
     policy: &Policy,
     certificate: &Certificate,
 ) -> Result<Audit> {
+    audit_widths(system, series, statuses, &[], policy, certificate)
+}
+
+/// [`audit_with`] for a release with magnitude cells: each cell of `widths` is sensitive and
+/// must keep a range at least its protection level wide in its series (and at least the
+/// policy's width), as [`crate::Fixed::widths`] asked of [`crate::protect`].
+///
+/// ```
+/// use spiegel_disclosure::{CellWidth, Fixed, LinearSystem, Policy, audit_widths, protect};
+/// // Two hospitals' consultations and their sum; hospital 0 dominates the sum (protection
+/// // level 25 in series 0).
+/// let system = LinearSystem::new(3, vec![vec![0], vec![1], vec![2], vec![0, 1, 2]])?;
+/// let consults: &[i64] = &[400, 30, 25];
+/// let widths = vec![CellWidth { cell: 3, series: 0, width: 25 }];
+/// let fixed = Fixed { widths: widths.clone(), ..Fixed::default() };
+/// let p = protect(&system, &[consults], &fixed, &Policy::default())?;
+/// let a = audit_widths(&system, &[consults], &p.statuses, &widths, &Policy::default(), &p.certificate)?;
+/// assert!(a.passed());
+/// assert_eq!(a.records.iter().find(|r| r.cell == 3).map(|r| r.required_width), Some(25));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn audit_widths(
+    system: &LinearSystem,
+    series: &[&[i64]],
+    statuses: &[Status],
+    widths: &[crate::CellWidth],
+    policy: &Policy,
+    certificate: &Certificate,
+) -> Result<Audit> {
     system.validate_series(series)?;
     system.check_cells("statuses", statuses)?;
     policy.validate()?;
     let n = system.n_cells();
     let k = policy.threshold;
     let width = policy.required_width();
+    let levels = crate::width_map(widths, n, series.len())?;
+    let width_of = |c: usize, s: usize| levels.get(&(c, s)).map_or(width, |&w| w.max(width));
     let rows: Vec<&[u32]> = (0..n).map(|c| system.cell(c)).collect();
     let cell_value =
         |s: usize, c: usize| -> i64 { rows[c].iter().map(|&i| series[s][i as usize]).sum() };
@@ -174,6 +205,7 @@ pub fn audit_with(
     let is_sensitive: Vec<bool> = (0..n)
         .map(|c| {
             matches!(statuses[c], Status::Primary(_))
+                || (0..series.len()).any(|s| levels.contains_key(&(c, s)))
                 || (0..series.len()).any(|s| {
                     let v = values[s][c];
                     (1..k).contains(&v) || (v == 0 && policy.protect_zeros)
@@ -287,7 +319,7 @@ pub fn audit_with(
     first.append(&mut rest);
     for c in first {
         for s in 0..series.len() {
-            let required = if is_sensitive[c] { width } else { 0 };
+            let required = if is_sensitive[c] { width_of(c, s) } else { 0 };
             let truth = (values[s][c] as i128, 1);
             let (lo, hi) = bounds[s].get(&c).copied().unwrap_or((truth, truth));
             // Unbounded above: an inner cell that no equation of the attacker holds.

@@ -92,6 +92,8 @@ pub enum Error {
         cell: usize,
         /// The series that makes it sensitive.
         series: usize,
+        /// Why it is sensitive.
+        reason: crate::PrimaryReason,
     },
     /// The forced and previously published cells together determine a primary cell exactly.
     #[error(

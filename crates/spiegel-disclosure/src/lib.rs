@@ -37,10 +37,14 @@ mod attack;
 mod audit;
 mod component;
 mod error;
+mod magnitude;
 mod stage1;
 
-pub use audit::{Audit, AuditRecord, PairRecord, audit, audit_with};
+use std::collections::HashMap;
+
+pub use audit::{Audit, AuditRecord, PairRecord, audit, audit_widths, audit_with};
 pub use error::{Error, Result};
+pub use magnitude::{MagnitudeRule, largest_two};
 
 /// Inner cells and published cells: published cell `i` is the sum of inner cells `rows[i]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,9 +277,53 @@ pub enum PrimaryReason {
         /// The first series that is zero.
         series: usize,
     },
-    /// Marked sensitive by a rule outside this crate (dominance, a manual decision); [`audit`]
+    /// A magnitude cell dominated by its largest contributions ([`MagnitudeRule`]); its
+    /// protection levels are in [`Fixed::widths`].
+    Dominance {
+        /// The first series with a protection level.
+        series: usize,
+    },
+    /// Marked sensitive by a rule outside this crate (a manual decision); [`audit`]
     /// protects every cell whose status is `Primary`, whatever its counts.
     Manual,
+}
+
+/// A cell that needs a wider attacker range in one series than the policy's width: the
+/// protection level of a [`MagnitudeRule`]. The cell is sensitive (primary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CellWidth {
+    /// The published cell.
+    pub cell: usize,
+    /// The series.
+    pub series: usize,
+    /// The width its range must have in that series (the policy's width if that is wider).
+    pub width: i64,
+}
+
+/// The widths of [`CellWidth`]s by (cell, series), checked against `n` cells and `n_series`.
+pub(crate) fn width_map(
+    widths: &[CellWidth],
+    n: usize,
+    n_series: usize,
+) -> Result<HashMap<(usize, usize), i64>> {
+    let mut out = HashMap::new();
+    for w in widths {
+        if w.cell >= n {
+            return Err(Error::CellOutOfRange {
+                argument: "widths",
+                cell: w.cell,
+                n_cells: n,
+            });
+        }
+        if w.series >= n_series || w.width < 0 {
+            return Err(Error::InvalidPolicy {
+                reason: "a cell width names a series that does not exist or is negative",
+            });
+        }
+        let e = out.entry((w.cell, w.series)).or_insert(0);
+        *e = w.width.max(*e);
+    }
+    Ok(out)
 }
 
 /// What the caller decides about cells, beyond the policy's own rules (all lists of published
@@ -291,8 +339,11 @@ pub struct Fixed {
     /// Cells that must be hidden without being sensitive themselves (hidden in another table
     /// that shares these counts); their status is `Secondary`.
     pub hidden: Vec<usize>,
-    /// Cells sensitive by a rule outside the policy's threshold (dominance, a manual decision).
+    /// Cells sensitive by a rule outside the policy's threshold (a manual decision).
     pub primary: Vec<(usize, PrimaryReason)>,
+    /// Cells sensitive by a magnitude rule, with the range each must keep in a series (its
+    /// protection level; the policy's width where that is wider).
+    pub widths: Vec<CellWidth>,
 }
 
 type Flags = (Vec<bool>, Vec<bool>, Vec<bool>, Vec<Option<PrimaryReason>>);
@@ -485,10 +536,20 @@ pub fn protect(
     policy.validate()?;
     let n = system.n_cells();
     let (forced, previous, also_hidden, extra_primary) = fixed.flags(n)?;
+    let widths = width_map(&fixed.widths, n, series.len())?;
     let values: Vec<Vec<i64>> = series.iter().map(|s| system.cell_values(s)).collect();
     let counts = |c: usize| values.iter().map(|v| v[c]).collect::<Vec<_>>();
+    let dominated = |c: usize| {
+        (0..series.len())
+            .find(|&s| widths.contains_key(&(c, s)))
+            .map(|series| PrimaryReason::Dominance { series })
+    };
     let reasons: Vec<Option<PrimaryReason>> = (0..n)
-        .map(|c| extra_primary[c].or_else(|| policy.primary(&counts(c))))
+        .map(|c| {
+            extra_primary[c]
+                .or_else(|| policy.primary(&counts(c)))
+                .or_else(|| dominated(c))
+        })
         .collect();
     for c in 0..n {
         if also_hidden[c] && (forced[c] || previous[c]) {
@@ -499,10 +560,16 @@ pub fn protect(
     for c in 0..n {
         if let (true, Some(r)) = (public_fixed[c], reasons[c]) {
             let series = match r {
-                PrimaryReason::BelowThreshold { series } | PrimaryReason::Zero { series } => series,
+                PrimaryReason::BelowThreshold { series }
+                | PrimaryReason::Zero { series }
+                | PrimaryReason::Dominance { series } => series,
                 PrimaryReason::Manual => 0,
             };
-            return Err(Error::ForcedPrimary { cell: c, series });
+            return Err(Error::ForcedPrimary {
+                cell: c,
+                series,
+                reason: r,
+            });
         }
     }
     let mut hidden = vec![false; n];
@@ -518,6 +585,7 @@ pub fn protect(
             reasons: &reasons,
             public_fixed: &public_fixed,
             also_hidden: &also_hidden,
+            widths: &widths,
             policy,
         };
         let out = input.protect()?;
@@ -554,6 +622,7 @@ struct ComponentInput<'a> {
     reasons: &'a [Option<PrimaryReason>],
     public_fixed: &'a [bool],
     also_hidden: &'a [bool],
+    widths: &'a HashMap<(usize, usize), i64>,
     policy: &'a Policy,
 }
 
@@ -602,13 +671,21 @@ impl ComponentInput<'_> {
             r
         };
         let width = policy.required_width();
+        // The range a cell must keep in a series: the policy's width, or its protection level.
+        let width_of = |l: usize, s: usize| {
+            self.widths
+                .get(&(global(l), s))
+                .map_or(width, |&w| w.max(width))
+        };
         // What the public attacker's range must satisfy; a singleton's contributor's range
         // must only be `singleton_width` wide.
         let wide = |p: &attack::Proven, width: i64, reach: bool| {
             p.width().is_none_or(|w| w >= width)
                 && (!reach || p.upper.is_none_or(|u| u + 1e-9 >= policy.threshold as f64))
         };
-        let good = |p: &attack::Proven| wide(p, width, policy.interval_contains_threshold);
+        let good = |t: usize, s: usize, p: &attack::Proven| {
+            wide(p, width_of(t, s), policy.interval_contains_threshold)
+        };
         let good_singleton = |p: &attack::Proven| wide(p, policy.singleton_width, false);
         let mut hidden_fixed: Vec<bool> = (0..m)
             .map(|l| reasons[l].is_some() || self.also_hidden[global(l)])
@@ -639,7 +716,7 @@ impl ComponentInput<'_> {
                     let targets: Vec<usize> = protected
                         .iter()
                         .copied()
-                        .filter(|&t| !good(&attacker.pooled(t)))
+                        .filter(|&t| !good(t, s, &attacker.pooled(t)))
                         .collect();
                     if targets.len() < 2 || targets.len() >= last {
                         break;
@@ -663,7 +740,7 @@ impl ComponentInput<'_> {
                     let (width, reach) = if singleton {
                         (policy.singleton_width, false)
                     } else {
-                        (width, policy.interval_contains_threshold)
+                        (width_of(t, s), policy.interval_contains_threshold)
                     };
                     let good = |p: &attack::Proven| wide(p, width, reach);
                     let mut widened = 0;
@@ -788,7 +865,7 @@ impl ComponentInput<'_> {
                         series: s,
                         lower: (p.lower - 1e-9).ceil() as i64,
                         upper: p.upper.map(|u| (u + 1e-9).floor() as i64),
-                        required_width: width,
+                        required_width: width_of(t, s),
                         derivable: false,
                         pass: true,
                         singleton: None,
@@ -893,7 +970,14 @@ pub fn release(
     policy: &Policy,
 ) -> Result<Protection> {
     let p = protect(system, series, fixed, policy)?;
-    let a = audit_with(system, series, &p.statuses, policy, &p.certificate)?;
+    let a = audit_widths(
+        system,
+        series,
+        &p.statuses,
+        &fixed.widths,
+        policy,
+        &p.certificate,
+    )?;
     if let Some(first) = a.first_failure() {
         return Err(Error::AuditFailed {
             failures: a.failures(),

@@ -9,8 +9,8 @@ use std::time::Instant;
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use proptest::prelude::*;
 use spiegel_disclosure::{
-    Error, Fixed, LinearSystem, Policy, PrimaryReason, Status, audit, audit_with, primary_only,
-    protect, release,
+    CellWidth, Error, Fixed, LinearSystem, MagnitudeRule, Policy, PrimaryReason, Status, audit,
+    audit_widths, audit_with, largest_two, primary_only, protect, release,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1008,6 +1008,296 @@ proptest! {
             prop_assert_eq!(q.statuses[j], p.statuses[r]);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Magnitude cells: the p% and (n, k) dominance rules.
+// ---------------------------------------------------------------------------------------------
+
+/// The protection level by its definition, searched rather than solved: the smallest `L >= 1`
+/// by which the attacker's uncertainty about the total must grow so that the rule no longer
+/// holds (`None`: the rule does not hold).
+fn naive_level(rule: &str, param: i64, n: usize, total: i64, sorted: &[i64]) -> Option<i64> {
+    let x = |i: usize| sorted.get(i).copied().unwrap_or(0);
+    // Fractions compared exactly: a/100 as (a, 100).
+    let holds = |t: i64| -> bool {
+        match rule {
+            // The second largest contributor's estimate of the largest is off by less than p%.
+            "p" => 100 * (t - x(0) - x(1)) < param * x(0),
+            // The n largest make up more than k% of the total.
+            _ => 100 * (0..n).map(x).sum::<i64>() > param * t,
+        }
+    };
+    if !holds(total) {
+        return None;
+    }
+    (1..).find(|&l| !holds(total + l))
+}
+
+/// Contributions per inner cell: mostly none or small, sometimes one large one.
+fn contributions(rng: &mut Rng, n: usize) -> Vec<Vec<i64>> {
+    (0..n)
+        .map(|_| {
+            let m = rng.below(5) as usize;
+            (0..m)
+                .map(|_| match rng.below(10) {
+                    0 => 20 + rng.below(200) as i64,
+                    1..=3 => 0,
+                    _ => 1 + rng.below(6) as i64,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn magnitude_rules_match_their_definitions() {
+    let mut rng = Rng(11);
+    for _ in 0..2000 {
+        let mut all: Vec<i64> = (0..rng.below(6)).map(|_| rng.below(60) as i64).collect();
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        let total: i64 = all.iter().sum::<i64>() + rng.below(3) as i64 * rng.below(20) as i64;
+        let top = [
+            all.first().copied().unwrap_or(0),
+            all.get(1).copied().unwrap_or(0),
+        ];
+        let p = 1 + rng.below(60) as i64;
+        assert_eq!(
+            MagnitudeRule::PPercent { p }.protection_level(total, top),
+            naive_level("p", p, 2, total, &all),
+            "p = {p}, total {total}, {all:?}"
+        );
+        let (n, k) = (1 + rng.below(2) as usize, 1 + rng.below(99) as i64);
+        assert_eq!(
+            MagnitudeRule::Dominance { n, k }.protection_level(total, top),
+            naive_level("nk", k, n, total, &all),
+            "n = {n}, k = {k}, total {total}, {all:?}"
+        );
+    }
+    assert!(MagnitudeRule::PPercent { p: 0 }.problem().is_some());
+    assert!(MagnitudeRule::Dominance { n: 3, k: 80 }.problem().is_some());
+    assert!(
+        MagnitudeRule::Dominance { n: 2, k: 100 }
+            .problem()
+            .is_some()
+    );
+    assert!(MagnitudeRule::PPercent { p: 15 }.problem().is_none());
+}
+
+/// Random hierarchies whose first series is a sum of contributions: every cell the p% rule
+/// finds sensitive is hidden, and its range (LP oracle) is at least its protection level and k
+/// wide; the audit agrees; dropping the widths from the audit is caught.
+fn run_magnitude_case(seed: u64) -> Result<(), TestCaseError> {
+    let mut case = generate(seed, 10, true);
+    let mut rng = Rng(seed ^ 0x5eed);
+    let contrib = contributions(&mut rng, case.n);
+    case.series[0] = contrib.iter().map(|c| c.iter().sum()).collect();
+    let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
+    let rule = MagnitudeRule::PPercent {
+        p: [10, 20, 50][rng.below(3) as usize],
+    };
+    let mut widths = Vec::new();
+    for c in 0..system.n_cells() {
+        let mut all: Vec<i64> = system
+            .cell(c)
+            .iter()
+            .flat_map(|&i| contrib[i as usize].iter().copied())
+            .collect();
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        let total: i64 = all.iter().sum();
+        // The mergeable form: the two largest of each inner cell's two largest.
+        let merged = system.cell(c).iter().fold([0, 0], |acc, &i| {
+            let mut own = contrib[i as usize].clone();
+            own.sort_unstable_by(|a, b| b.cmp(a));
+            largest_two(
+                acc,
+                [
+                    own.first().copied().unwrap_or(0),
+                    own.get(1).copied().unwrap_or(0),
+                ],
+            )
+        });
+        prop_assert_eq!(
+            merged,
+            [
+                all.first().copied().unwrap_or(0),
+                all.get(1).copied().unwrap_or(0)
+            ]
+        );
+        if let Some(width) = rule.protection_level(total, merged) {
+            widths.push(CellWidth {
+                cell: c,
+                series: 0,
+                width,
+            });
+        }
+    }
+    let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
+    let policy = Policy {
+        threshold: case.k,
+        singleton_width: 0,
+        ..Policy::default()
+    };
+    let fixed = Fixed {
+        widths: widths.clone(),
+        ..Fixed::default()
+    };
+    let p = match protect(&system, &series, &fixed, &policy) {
+        Ok(p) => p,
+        // A level wider than any table allows (a cell with no room above): a clear refusal.
+        Err(Error::Unprotectable { .. }) => return Ok(()),
+        Err(e) => return Err(TestCaseError::fail(format!("protect failed: {e}"))),
+    };
+    let published = published_rows(&system, &p.statuses);
+    for w in &widths {
+        prop_assert!(
+            p.statuses[w.cell].is_hidden(),
+            "dominated cell {} published",
+            w.cell
+        );
+        let target = system.cell(w.cell);
+        prop_assert!(
+            !in_span(case.n, &published, target),
+            "cell {} recomputed",
+            w.cell
+        );
+        for (s, values) in series.iter().enumerate() {
+            let need = if s == w.series {
+                w.width.max(case.k)
+            } else {
+                case.k
+            };
+            let (lo, hi) = lp_attack(case.n, &published, values, target);
+            let (lo, hi) = ((lo - 1e-6).ceil(), (hi + 1e-6).floor());
+            prop_assert!(
+                hi - lo >= need as f64,
+                "cell {} series {}: [{}, {}] narrower than {}",
+                w.cell,
+                s,
+                lo,
+                hi,
+                need
+            );
+        }
+    }
+    if let Err(e) = oracles(&system, &series, &p.statuses, &policy, false) {
+        return Err(TestCaseError::fail(e));
+    }
+    let a = audit_widths(
+        &system,
+        &series,
+        &p.statuses,
+        &widths,
+        &policy,
+        &p.certificate,
+    )
+    .unwrap();
+    prop_assert!(a.passed(), "audit: {:?}", a.first_failure());
+    // Threshold-only statuses with the dominated cells hidden too and nothing else: the audit
+    // must find a failure whenever the oracle does.
+    let naive: Vec<Status> = primary_only(&system, &series, &policy)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(c, s)| {
+            if widths.iter().any(|w| w.cell == c) && !s.is_hidden() {
+                Status::Primary(PrimaryReason::Dominance { series: 0 })
+            } else {
+                s
+            }
+        })
+        .collect();
+    let naive_published = published_rows(&system, &naive);
+    let leaks = widths.iter().any(|w| {
+        let (lo, hi) = lp_attack(case.n, &naive_published, series[0], system.cell(w.cell));
+        (hi + 1e-6).floor() - (lo - 1e-6).ceil() < w.width.max(case.k) as f64
+    });
+    let audited = audit_widths(
+        &system,
+        &series,
+        &naive,
+        &widths,
+        &policy,
+        &Default::default(),
+    )
+    .unwrap();
+    if leaks {
+        prop_assert!(
+            !audited.passed(),
+            "the audit misses a dominated cell's narrow range"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn dominated_cells_keep_their_protection_level(seed in any::<u64>()) {
+        run_magnitude_case(seed)?;
+    }
+}
+
+#[test]
+fn a_dominated_region_keeps_its_protection_level() {
+    // Three hospitals' consultations (400, 30, 25); a region of hospitals 0 and 1 (430) and
+    // the nation (455, forced). The p% rule (p = 10) on the region: 430 - 400 - 30 = 0 is
+    // below 10% of 400, protection level 40: hospital 1 would learn hospital 0's 400 exactly.
+    let system = sys(3, &[&[0], &[1], &[2], &[0, 1], &[0, 1, 2]]);
+    let consults: &[i64] = &[400, 30, 25];
+    let level = MagnitudeRule::PPercent { p: 10 }
+        .protection_level(430, [400, 30])
+        .unwrap();
+    assert_eq!(level, 40);
+    let widths = vec![CellWidth {
+        cell: 3,
+        series: 0,
+        width: level,
+    }];
+    let fixed = Fixed {
+        forced: vec![4],
+        widths: widths.clone(),
+        ..Fixed::default()
+    };
+    let p = release(&system, &[consults], &fixed, &Policy::default()).unwrap();
+    assert_eq!(
+        p.statuses[3],
+        Status::Primary(PrimaryReason::Dominance { series: 0 })
+    );
+    let record = p.intervals.iter().find(|r| r.cell == 3).unwrap();
+    assert_eq!(record.required_width, 40);
+    assert!(record.upper.unwrap() - record.lower >= 40, "{record:?}");
+    // Hospital 0 published, the region and hospitals 1 and 2 hidden: the region is 400 plus
+    // hospital 1, which is anything in [0, 55] (hospitals 1 and 2 add up to 455 - 400). A
+    // range of 55 meets a level of 40, not one of 60.
+    let statuses = [
+        Status::Published,
+        Status::Secondary,
+        Status::Secondary,
+        Status::Primary(PrimaryReason::Dominance { series: 0 }),
+        Status::Forced,
+    ];
+    let check = |width: i64| {
+        let w = [CellWidth {
+            cell: 3,
+            series: 0,
+            width,
+        }];
+        let a = audit_widths(
+            &system,
+            &[consults],
+            &statuses,
+            &w,
+            &Policy::default(),
+            &Default::default(),
+        )
+        .unwrap();
+        let r = a.records.iter().find(|r| r.cell == 3).unwrap().clone();
+        (a.passed(), r.lower, r.upper)
+    };
+    assert_eq!(check(40), (true, 400, Some(455)));
+    assert_eq!(check(60), (false, 400, Some(455)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Threshold 1: nothing sensitive, so the run skips protection; the systems are the same.
     let options = RunOptions {
         threshold: Some(1),
+        p_percent: Some(0),
         ..RunOptions::default()
     };
     let output = Engine::new(catalogue.clone())

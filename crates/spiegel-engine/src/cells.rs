@@ -13,6 +13,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
+use spiegel_disclosure::largest_two;
 use spiegel_model::{Catalogue, Stratifier};
 
 use crate::compile::{AGE_GROUP, DIAGNOSIS, MUNICIPALITY, PERIOD, SEX};
@@ -143,6 +144,13 @@ pub struct Counts {
     pub denominator: i64,
     /// Sum of squares of the measure (means).
     pub sum_squares: i64,
+    /// The two largest contributions to a magnitude numerator (one unit's
+    /// measure or column value), largest first; 0 for a count, or where there
+    /// is no such contributor. Never published: the magnitude rules of
+    /// disclosure control read them.
+    pub numerator_largest: [i64; 2],
+    /// The same for a magnitude denominator.
+    pub denominator_largest: [i64; 2],
 }
 
 impl std::ops::AddAssign for Counts {
@@ -150,6 +158,8 @@ impl std::ops::AddAssign for Counts {
         self.numerator += o.numerator;
         self.denominator += o.denominator;
         self.sum_squares += o.sum_squares;
+        self.numerator_largest = largest_two(self.numerator_largest, o.numerator_largest);
+        self.denominator_largest = largest_two(self.denominator_largest, o.denominator_largest);
     }
 }
 

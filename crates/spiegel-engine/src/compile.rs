@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::functions_aggregate::expr_fn::sum;
+use datafusion::common::ScalarValue;
+use datafusion::functions_aggregate::expr_fn::{max, sum};
 use datafusion::logical_expr::{Expr, JoinType};
 use datafusion::prelude::*;
 use spiegel_model::{
@@ -42,6 +43,11 @@ pub(crate) struct SeriesColumns {
     pub denominator: (Frame, String),
     /// Sum of squares of the measure (means), in the numerator's frame.
     pub sum_squares: Option<String>,
+    /// The two largest contributions to a magnitude numerator (a sum of a
+    /// measure or of an organisation column), in the numerator's frame.
+    pub numerator_largest: Option<[String; 2]>,
+    /// The same for a magnitude denominator.
+    pub denominator_largest: Option<[String; 2]>,
 }
 
 /// The finest-cell frames.
@@ -231,6 +237,20 @@ fn sum_if(cond: Expr, value: Expr) -> Expr {
     sum(if_else(cond, value, lit(0i64)))
 }
 
+/// The largest and second largest value of the units meeting a condition,
+/// as `{name}_1` and `{name}_2` (the magnitude rules of disclosure control).
+fn largest_if(cond: Expr, value: Expr, name: &str, aggs: &mut Vec<Expr>) -> [String; 2] {
+    let v = if_else(cond, value, lit(ScalarValue::Int64(None)));
+    let names = [format!("{name}_1"), format!("{name}_2")];
+    aggs.push(max(v.clone()).alias(&names[0]));
+    aggs.push(
+        crate::largest::second_largest()
+            .call(vec![v])
+            .alias(&names[1]),
+    );
+    names
+}
+
 /// Age in whole years at death: year difference, minus one before the birthday.
 fn age_at_death() -> Expr {
     let year = |e: Expr| cast(date_part(lit("year"), e), DataType::Int64);
@@ -411,15 +431,22 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
         } else {
             &mut org_aggs
         };
-        let quantity = |qty: &Quantity, name: &str, aggs: &mut Vec<Expr>| -> Option<Frame> {
+        // Adds a quantity's aggregates; gives its frame if not the unit's, and
+        // the columns of its two largest contributions if it is a magnitude.
+        let quantity = |qty: &Quantity,
+                        name: &str,
+                        aggs: &mut Vec<Expr>|
+         -> (Option<Frame>, Option<[String; 2]>) {
             match qty {
                 Quantity::Count(cond) => aggs.push(count_if(condition(cond, &names)).alias(name)),
                 Quantity::ColumnSum {
                     condition: cond,
                     column,
-                } => aggs.push(
-                    sum_if(condition(cond, &names), cast(c(column), DataType::Int64)).alias(name),
-                ),
+                } => {
+                    let (cond, v) = (condition(cond, &names), cast(c(column), DataType::Int64));
+                    aggs.push(sum_if(cond.clone(), v.clone()).alias(name));
+                    return (None, Some(largest_if(cond, v, name, aggs)));
+                }
                 Quantity::MeasureSum {
                     condition: cond,
                     measure,
@@ -427,15 +454,20 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
                     let m = coalesce(vec![col(&names[&measure.key()]), lit(0i64)]);
                     let cond = condition(cond, &names);
                     aggs.push(sum_if(cond.clone(), m.clone()).alias(name));
-                    aggs.push(sum_if(cond, m.clone() * m).alias(format!("q{}", &name[1..])));
+                    aggs.push(
+                        sum_if(cond.clone(), m.clone() * m.clone())
+                            .alias(format!("q{}", &name[1..])),
+                    );
+                    return (None, Some(largest_if(cond, m, name, aggs)));
                 }
-                Quantity::Inhabitants { .. } => return Some(Frame::Population),
+                Quantity::Inhabitants { .. } => return (Some(Frame::Population), None),
                 _ => {}
             }
-            None
+            (None, None)
         };
-        let den_frame = quantity(&ind.denominator, &d, aggs).unwrap_or(frame);
-        quantity(&ind.numerator, &n, aggs);
+        let (den_frame, denominator_largest) = quantity(&ind.denominator, &d, aggs);
+        let den_frame = den_frame.unwrap_or(frame);
+        let (_, numerator_largest) = quantity(&ind.numerator, &n, aggs);
         population_needed |= den_frame == Frame::Population;
         series.push(SeriesColumns {
             numerator: (frame, n),
@@ -448,6 +480,8 @@ pub(crate) fn compile(cat: &Catalogue, tables: &BTreeMap<String, DataFrame>) -> 
                 },
             ),
             sum_squares: matches!(ind.numerator, Quantity::MeasureSum { .. }).then_some(q),
+            numerator_largest,
+            denominator_largest,
         });
     }
 

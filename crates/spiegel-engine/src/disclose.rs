@@ -18,10 +18,10 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use spiegel_disclosure::{
-    AuditRecord, Error as DError, Fixed, LinearSystem, Policy, PrimaryReason, Status, Witness,
-    protect as protect_cells,
+    AuditRecord, CellWidth, Error as DError, Fixed, LinearSystem, MagnitudeRule, Policy,
+    PrimaryReason, Status, Witness, protect as protect_cells,
 };
-use spiegel_model::Catalogue;
+use spiegel_model::{Catalogue, Indicator, Quantity};
 
 use crate::cells::{CellMap, CellSpace, Counts, FinestCells, PublishedCell};
 use crate::error::{EngineError, Result};
@@ -58,13 +58,19 @@ impl RowStatus {
         }
     }
 
-    /// The `suppression_reason` column value.
-    pub(crate) fn reason(self, counts: &Counts, policy: &Policy) -> Option<String> {
+    /// The `suppression_reason` column value (`levels`: the cell's
+    /// protection levels by the magnitude rules, see [`levels`]).
+    pub(crate) fn reason(
+        self,
+        counts: &Counts,
+        levels: [Option<i64>; 2],
+        policy: &Policy,
+    ) -> Option<String> {
         match self {
             RowStatus::Published => None,
-            RowStatus::Primary => {
-                Some(primary_reason(counts, policy).unwrap_or_else(|| "sensitive".to_string()))
-            }
+            RowStatus::Primary => Some(
+                primary_reason(counts, levels, policy).unwrap_or_else(|| "sensitive".to_string()),
+            ),
             RowStatus::Secondary { shared: false } => Some("protects_primary_cell".into()),
             RowStatus::Secondary { shared: true } => Some("protects_shared_count".into()),
             RowStatus::Forced => Some("forced_by_policy".into()),
@@ -74,24 +80,55 @@ impl RowStatus {
 
 /// Why a cell's counts are sensitive: `numerator_below_threshold`,
 /// `denominator_zero`, `numerator_and_denominator_below_threshold`,
-/// `numerator_zero_and_denominator_below_threshold`...
-pub(crate) fn primary_reason(c: &Counts, policy: &Policy) -> Option<String> {
-    let why = |x: i64| -> Option<&'static str> {
+/// `numerator_zero_and_denominator_below_threshold`, `numerator_dominance`...
+pub(crate) fn primary_reason(
+    c: &Counts,
+    levels: [Option<i64>; 2],
+    policy: &Policy,
+) -> Option<String> {
+    let why = |x: i64, level: Option<i64>| -> Option<&'static str> {
         if x >= 1 && x < policy.threshold {
             Some("below_threshold")
         } else if x == 0 && policy.protect_zeros {
             Some("zero")
+        } else if level.is_some() {
+            Some("dominance")
         } else {
             None
         }
     };
-    match (why(c.numerator), why(c.denominator)) {
+    match (why(c.numerator, levels[0]), why(c.denominator, levels[1])) {
         (Some(a), Some(b)) if a == b => Some(format!("numerator_and_denominator_{a}")),
         (Some(a), Some(b)) => Some(format!("numerator_{a}_and_denominator_{b}")),
         (Some(a), None) => Some(format!("numerator_{a}")),
         (None, Some(b)) => Some(format!("denominator_{b}")),
         (None, None) => None,
     }
+}
+
+/// Whether a quantity is a magnitude (a sum of contributions that may be
+/// dominated by one or two units), to which the magnitude rules apply.
+pub(crate) fn is_magnitude(q: &Quantity) -> bool {
+    matches!(q, Quantity::MeasureSum { .. } | Quantity::ColumnSum { .. })
+}
+
+/// A cell's protection levels by the magnitude rules, numerator and
+/// denominator (`None`: not sensitive by them, or not a magnitude): the
+/// widest any rule asks.
+pub(crate) fn levels(ind: &Indicator, c: &Counts, rules: &[MagnitudeRule]) -> [Option<i64>; 2] {
+    let level = |q: &Quantity, total: i64, largest: [i64; 2]| {
+        if !is_magnitude(q) {
+            return None;
+        }
+        rules
+            .iter()
+            .filter_map(|r| r.protection_level(total, largest))
+            .max()
+    };
+    [
+        level(&ind.numerator, c.numerator, c.numerator_largest),
+        level(&ind.denominator, c.denominator, c.denominator_largest),
+    ]
 }
 
 /// The counts of a cell in an earlier release.
@@ -183,10 +220,19 @@ fn refusal(indicator: &str, cells: &[&PublishedCell], e: DError, what: &str) -> 
         }
     };
     let message = match &e {
-        DError::ForcedPrimary { cell, series: s } => format!(
-            "cell ({}) must be published (forced by the policy or published in the previous release) but its {} is sensitive (below the threshold, or zero)",
+        DError::ForcedPrimary {
+            cell,
+            series: s,
+            reason,
+        } => format!(
+            "cell ({}) must be published (forced by the policy or published in the previous release) but its {} is sensitive ({})",
             name(*cell),
-            series(*s)
+            series(*s),
+            match reason {
+                PrimaryReason::Dominance { .. } =>
+                    "one or two contributors dominate it: the p% or (n, k) dominance rule",
+                _ => "below the threshold, or zero",
+            }
         ),
         DError::ForcedDisclosure { cell } => format!(
             "the forced and previously published cells together give away the sensitive cell ({}): remove a level from `forced` or review the previous release",
@@ -358,16 +404,28 @@ pub(crate) fn merge<'a>(
     (merged, n, out)
 }
 
+/// The rules a run protects by: the counts' policy, the magnitude rules and
+/// the levels whose totals are forced.
+pub(crate) struct Rules<'a> {
+    pub policy: &'a Policy,
+    pub magnitude: &'a [MagnitudeRule],
+    pub forced_levels: &'a [String],
+}
+
 /// Protects every indicator of a run.
 pub(crate) fn protect(
     catalogue: &Catalogue,
     finest: &FinestCells,
     cell_maps: &[CellMap],
-    policy: &Policy,
-    forced_levels: &[String],
+    rules: &Rules<'_>,
     previous: Option<&PreviousCells>,
     threads: usize,
 ) -> Result<Protected> {
+    let Rules {
+        policy,
+        magnitude,
+        forced_levels,
+    } = *rules;
     let n = finest.series.len();
     let mut statuses: Vec<Vec<Option<RowStatus>>> = vec![Vec::new(); n];
     let mut audit = AuditBuilder::default();
@@ -380,6 +438,8 @@ pub(crate) fn protect(
         cells: Vec<usize>,
         num: Vec<i64>,
         den: Vec<i64>,
+        /// Protection levels by the magnitude rules, per map cell.
+        levels: Vec<[Option<i64>; 2]>,
     }
     let mut inds: Vec<Option<Ind>> = Vec::with_capacity(n);
     for (ind, s) in catalogue.indicators.iter().zip(&finest.series) {
@@ -391,12 +451,21 @@ pub(crate) fn protect(
         let cells = (0..map.cells.len())
             .filter(|&j| in_indicator(ind, &map.cells[j]))
             .collect();
+        let levels = if magnitude.is_empty() {
+            vec![[None, None]; map.cells.len()]
+        } else {
+            map.sum(s)
+                .iter()
+                .map(|c| levels(ind, c, magnitude))
+                .collect()
+        };
         inds.push(Some(Ind {
             id: &ind.id,
             map,
             cells,
             num: dense.iter().map(|c| c.numerator).collect(),
             den: dense.iter().map(|c| c.denominator).collect(),
+            levels,
         }));
     }
     let forced_cell =
@@ -507,6 +576,25 @@ pub(crate) fn protect(
                     .filter(|&c| small_denominator(kept[c]))
                     .map(|c| (c, PrimaryReason::Manual))
                     .collect(),
+                // A magnitude the members share: its dominated cells.
+                widths: (0..kept.len())
+                    .filter_map(|c| {
+                        let j = kept[c];
+                        let width = members
+                            .iter()
+                            .filter_map(|&(i, which)| {
+                                let ind = inds[i].as_ref().expect("grouped indicators exist");
+                                ind.cells.binary_search(&j).ok()?;
+                                ind.levels[j][which]
+                            })
+                            .max()?;
+                        Some(CellWidth {
+                            cell: c,
+                            series: 0,
+                            width,
+                        })
+                    })
+                    .collect(),
                 ..Fixed::default()
             };
             let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
@@ -572,6 +660,18 @@ pub(crate) fn protect(
                         .collect(),
                     hidden: (0..kept.len())
                         .filter(|&c| hidden_den[i].contains(&kept[c]))
+                        .collect(),
+                    widths: (0..kept.len())
+                        .flat_map(|c| {
+                            let l = ind.levels[kept[c]];
+                            (0..2).filter_map(move |series| {
+                                l[series].map(|width| CellWidth {
+                                    cell: c,
+                                    series,
+                                    width,
+                                })
+                            })
+                        })
                         .collect(),
                     forced,
                     ..Fixed::default()

@@ -22,6 +22,7 @@ mod compile;
 mod disclose;
 mod error;
 mod figures;
+mod largest;
 mod quality;
 pub mod results;
 mod run;

@@ -11,6 +11,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::*;
+use spiegel_disclosure::MagnitudeRule;
 use spiegel_model::{Catalogue, TableRole, UnitOfAnalysis};
 
 use crate::cells::{
@@ -38,6 +39,11 @@ pub struct RunOptions {
     /// Region levels (`national` or a region level) whose unstratified totals
     /// are always published; the catalogue's when `None`.
     pub forced: Option<Vec<String>>,
+    /// The p% rule for magnitude cells (0: off); the catalogue's when `None`.
+    pub p_percent: Option<i64>,
+    /// The (n, k) dominance rule for magnitude cells (`Some(None)`: off); the
+    /// catalogue's when `None`.
+    pub dominance: Option<Option<spiegel_model::Dominance>>,
     /// An earlier release's results table: the cells it published are public
     /// knowledge, published again, and must have the same counts in this run.
     pub previous: Option<Previous>,
@@ -58,6 +64,8 @@ impl Default for RunOptions {
             protect_zeros: None,
             interval_width: None,
             forced: None,
+            p_percent: None,
+            dominance: None,
             previous: None,
             strata: StrataSpec::defaults(),
             target_partitions: None,
@@ -125,6 +133,8 @@ pub struct RunOutput {
     pub threshold: i64,
     /// The disclosure policy used.
     pub policy: spiegel_disclosure::Policy,
+    /// The magnitude rules used (p% and (n, k) dominance).
+    pub magnitude: Vec<MagnitudeRule>,
     /// The audit table: the attacker's interval of every hidden sensitive
     /// cell and series (see `docs/results-schema.md`).
     pub audit: RecordBatch,
@@ -207,6 +217,29 @@ impl Engine {
         self.options.target_partitions.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
+    }
+
+    /// The magnitude rules: the run's options over the catalogue's.
+    fn magnitude(&self) -> Result<Vec<MagnitudeRule>> {
+        let d = &self.catalogue.disclosure;
+        let p = self.options.p_percent.unwrap_or(d.p_percent);
+        let dominance = self.options.dominance.unwrap_or(d.dominance);
+        let mut rules = Vec::new();
+        if p != 0 {
+            rules.push(("p_percent", MagnitudeRule::PPercent { p }));
+        }
+        if let Some(d) = dominance {
+            rules.push(("dominance", MagnitudeRule::Dominance { n: d.n, k: d.k }));
+        }
+        for (option, rule) in &rules {
+            if let Some(problem) = rule.problem() {
+                return Err(EngineError::Option {
+                    option: (*option).into(),
+                    message: problem.into(),
+                });
+            }
+        }
+        Ok(rules.into_iter().map(|(_, r)| r).collect())
     }
 
     /// The disclosure policy: the run's options over the catalogue's.
@@ -346,6 +379,7 @@ impl Engine {
         let started = Instant::now();
         let threshold = self.threshold()?;
         let (policy, forced) = self.policy()?;
+        let magnitude = self.magnitude()?;
         let previous = match &self.options.previous {
             None => None,
             Some(p) => Some(crate::disclose::load_previous(p)?),
@@ -435,8 +469,11 @@ impl Engine {
             &self.catalogue,
             &finest,
             &cell_maps,
-            &policy,
-            &forced,
+            &crate::disclose::Rules {
+                policy: &policy,
+                magnitude: &magnitude,
+                forced_levels: &forced,
+            },
             previous.as_ref(),
             self.threads(),
         )?;
@@ -526,7 +563,8 @@ impl Engine {
                     national: nat.map(|n| &d[n]),
                     baseline: before.map(|b| &d[b]),
                 });
-                let reason = status.reason(counts, &policy);
+                let levels = crate::disclose::levels(ind, counts, &magnitude);
+                let reason = status.reason(counts, levels, &policy);
                 let status = (status.name(), reason.as_deref(), status.is_published());
                 builder.push(ind, cell, counts, status, || {
                     let mut f = figures(
@@ -553,6 +591,7 @@ impl Engine {
             &finest,
             &regions,
             &policy,
+            &magnitude,
             &protected.certificates,
             self.threads(),
         )?;
@@ -573,6 +612,7 @@ impl Engine {
             periods,
             threshold,
             policy,
+            magnitude,
             audit: protected.audit,
             disclosure,
         })
@@ -986,17 +1026,29 @@ fn series(
         let zeros = Vec::new();
         let n = nf.columns.get(num_col).unwrap_or(&zeros);
         let q = cols.sum_squares.as_ref().and_then(|q| nf.columns.get(q));
+        // The two largest contributions of a magnitude quantity, per row.
+        let largest = |f: &crate::cells::Collected, names: &Option<[String; 2]>, i: usize| {
+            names.as_ref().map_or([0, 0], |[a, b]| {
+                let get = |c: &String| f.columns.get(c).and_then(|v| v.get(i)).copied();
+                [get(a).unwrap_or(0), get(b).unwrap_or(0)]
+            })
+        };
         for (i, k) in nf.keys.iter().enumerate() {
-            let e = cells.entry(project(k)).or_default();
-            e.numerator += n.get(i).copied().unwrap_or(0);
-            if let Some(q) = q {
-                e.sum_squares += q.get(i).copied().unwrap_or(0);
-            }
+            *cells.entry(project(k)).or_default() += Counts {
+                numerator: n.get(i).copied().unwrap_or(0),
+                sum_squares: q.and_then(|q| q.get(i)).copied().unwrap_or(0),
+                numerator_largest: largest(nf, &cols.numerator_largest, i),
+                ..Counts::default()
+            };
         }
         let df_ = frame(den_frame);
         let d = df_.columns.get(den_col).unwrap_or(&zeros);
         for (i, k) in df_.keys.iter().enumerate() {
-            cells.entry(project(k)).or_default().denominator += d.get(i).copied().unwrap_or(0);
+            *cells.entry(project(k)).or_default() += Counts {
+                denominator: d.get(i).copied().unwrap_or(0),
+                denominator_largest: largest(df_, &cols.denominator_largest, i),
+                ..Counts::default()
+            };
         }
         out.push(Series {
             indicator_id: ind.id.clone(),

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::Int64Type;
 use spiegel_disclosure::{
-    Audit, Certificate, LinearSystem, Policy, PrimaryReason, Status, Witness, audit_with,
+    Audit, CellWidth, Certificate, LinearSystem, MagnitudeRule, Policy, PrimaryReason, Status,
+    Witness, audit_widths, largest_two,
 };
 
 use crate::cells::{CellKey, CellSpace, FinestCells, PublishedCell, RegionMap};
@@ -306,6 +307,23 @@ fn first_failure(a: &Audit, name: &dyn Fn(usize) -> String) -> Option<String> {
     })
 }
 
+/// The protection levels of a part's cells (in part order), numerator and
+/// denominator, as the audit's cell widths.
+fn widths_of(levels: impl Iterator<Item = [Option<i64>; 2]>) -> Vec<CellWidth> {
+    levels
+        .enumerate()
+        .flat_map(|(cell, l)| {
+            (0..2).filter_map(move |series| {
+                l[series].map(|width| CellWidth {
+                    cell,
+                    series,
+                    width,
+                })
+            })
+        })
+        .collect()
+}
+
 /// Verifies every indicator of a results table, and every denominator that
 /// several indicators share.
 pub(crate) fn verify(
@@ -313,6 +331,7 @@ pub(crate) fn verify(
     finest: &FinestCells,
     regions: &RegionMap,
     policy: &Policy,
+    magnitude: &[MagnitudeRule],
     certificates: &Certificates,
     threads: usize,
 ) -> Result<()> {
@@ -326,10 +345,11 @@ pub(crate) fn verify(
         });
     }
     // Per space: (count series, [(indicator, cell, published, sensitive
-    // denominator of a numerator)]) groups.
-    type Entry = (String, PublishedCell, bool, bool);
+    // denominator of a numerator, protection level)]) groups.
+    type Entry = (String, PublishedCell, bool, bool, Option<i64>);
     type Group = (Vec<i64>, Vec<Entry>);
-    type Checked = Option<(CellSpace, Vec<i64>, Vec<i64>, Vec<(Entry, i64)>)>;
+    type Levels = [Option<i64>; 2];
+    type Checked = Option<(CellSpace, Vec<i64>, Vec<i64>, Vec<(Entry, i64, Levels)>)>;
     let checked = par_map(threads, &finest.series, |series| -> Result<Checked> {
         let Some(rows) = by_indicator.get(&series.indicator_id) else {
             return Ok(None);
@@ -344,13 +364,35 @@ pub(crate) fn verify(
             .iter()
             .map(|k| series.cells.get(k).map_or(0, |c| c.denominator))
             .collect();
+        // The two largest contributions per finest cell (0 for counts: no
+        // magnitude rule fires on them).
+        let largest: Vec<[[i64; 2]; 2]> = keys
+            .iter()
+            .map(|k| {
+                series.cells.get(k).map_or([[0; 2]; 2], |c| {
+                    [c.numerator_largest, c.denominator_largest]
+                })
+            })
+            .collect();
         let mut system_rows = Vec::new();
         let mut statuses = Vec::new();
         let mut cells = Vec::new();
         let mut dens = Vec::new();
+        let mut levels: Vec<Levels> = Vec::new();
         for row in rows {
             let m = members(&row.cell, keys, idx);
             let sum = |v: &[i64]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
+            // The magnitude rules on this cell's own total and two largest.
+            let level = |s: usize, total: i64| {
+                let top = m
+                    .iter()
+                    .fold([0, 0], |a, &k| largest_two(a, largest[k as usize][s]));
+                magnitude
+                    .iter()
+                    .filter_map(|r| r.protection_level(total, top))
+                    .max()
+            };
+            let cell_levels = [level(0, sum(&num)), level(1, sum(&den))];
             let hidden = row.status.is_hidden();
             let published_counts = (row.numerator, row.denominator);
             if hidden && published_counts != (None, None) {
@@ -375,6 +417,7 @@ pub(crate) fn verify(
                 continue;
             }
             dens.push(sum(&den));
+            levels.push(cell_levels);
             system_rows.push(m);
             statuses.push(row.status);
             cells.push(row.cell.clone());
@@ -385,10 +428,12 @@ pub(crate) fn verify(
             let part_statuses: Vec<Status> = part.iter().map(|&c| statuses[c]).collect();
             let r = Reduced::new(keys.len(), &part_rows).map_err(|e| fail(id, e))?;
             let certificate = r.certificate(certificates.indicators.get(id).map(Vec::as_slice));
-            let a = audit_with(
+            let widths = widths_of(part.iter().map(|&c| levels[c]));
+            let a = audit_widths(
                 &r.system,
                 &[&r.project(&num), &r.project(&den)],
                 &part_statuses,
+                &widths,
                 policy,
                 &certificate,
             )
@@ -397,11 +442,18 @@ pub(crate) fn verify(
                 return Err(fail(id, f));
             }
         }
-        let entry: Vec<(Entry, i64)> = cells
+        let entry: Vec<(Entry, i64, Levels)> = cells
             .iter()
             .zip(&statuses)
             .zip(&dens)
-            .map(|((c, s), &d)| ((id.to_string(), c.clone(), !s.is_hidden(), false), d))
+            .zip(&levels)
+            .map(|(((c, s), &d), &l)| {
+                (
+                    (id.to_string(), c.clone(), !s.is_hidden(), false, None),
+                    d,
+                    l,
+                )
+            })
             .collect();
         Ok(Some((series.space, num, den, entry)))
     });
@@ -413,8 +465,14 @@ pub(crate) fn verify(
         };
         for (counts, numerator) in [(num, true), (den, false)] {
             // A numerator over a small denominator must stay hidden too.
-            let list = entry.iter().map(|((i, c, p, _), d)| {
-                (i.clone(), c.clone(), *p, numerator && policy.sensitive(*d))
+            let list = entry.iter().map(|((i, c, p, _, _), d, l)| {
+                (
+                    i.clone(),
+                    c.clone(),
+                    *p,
+                    numerator && policy.sensitive(*d),
+                    l[usize::from(!numerator)],
+                )
             });
             match groups
                 .iter_mut()
@@ -429,17 +487,18 @@ pub(crate) fn verify(
     // publishes the cell.
     for (space, (den, list)) in groups {
         let ids: std::collections::BTreeSet<&str> =
-            list.iter().map(|(i, _, _, _)| i.as_str()).collect();
+            list.iter().map(|(i, _, _, _, _)| i.as_str()).collect();
         if ids.len() < 2 {
             continue;
         }
         let name = ids.into_iter().collect::<Vec<_>>().join(", ");
         let (keys, idx) = &indexes[&space];
-        let mut public: BTreeMap<PublishedCell, (bool, bool)> = BTreeMap::new();
-        for (_, cell, published, sensitive) in list {
+        let mut public: BTreeMap<PublishedCell, (bool, bool, Option<i64>)> = BTreeMap::new();
+        for (_, cell, published, sensitive, level) in list {
             let e = public.entry(cell).or_default();
             e.0 |= published;
             e.1 |= sensitive;
+            e.2 = e.2.max(level);
         }
         let cells: Vec<&PublishedCell> = public.keys().collect();
         let rows: Vec<Vec<u32>> = cells.iter().map(|c| members(c, keys, idx)).collect();
@@ -455,7 +514,7 @@ pub(crate) fn verify(
             .values()
             .zip(&kept)
             .filter(|(_, k)| **k)
-            .map(|(&(p, sensitive), _)| {
+            .map(|(&(p, sensitive, _), _)| {
                 if sensitive {
                     Status::Primary(PrimaryReason::Manual)
                 } else if p {
@@ -465,6 +524,12 @@ pub(crate) fn verify(
                 }
             })
             .collect();
+        let levels: Vec<Option<i64>> = public
+            .values()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(&(_, _, level), _)| level)
+            .collect();
         let owned: Vec<PublishedCell> = cells.iter().map(|&c| c.clone()).collect();
         for part in independent(&owned, &statuses) {
             let part_rows: Vec<Vec<u32>> = part.iter().map(|&c| rows[c].clone()).collect();
@@ -472,10 +537,12 @@ pub(crate) fn verify(
             let r = Reduced::new(keys.len(), &part_rows).map_err(|e| fail(&name, e))?;
             let certificate =
                 r.certificate(certificates.denominators.get(&space).map(Vec::as_slice));
-            let a = audit_with(
+            let widths = widths_of(part.iter().map(|&c| [levels[c], None]));
+            let a = audit_widths(
                 &r.system,
                 &[&r.project(&den)],
                 &part_statuses,
+                &widths,
                 policy,
                 &certificate,
             )

@@ -605,4 +605,25 @@ pub struct DisclosureDef {
     /// unstratified total cells are always published (default none).
     #[serde(default)]
     pub forced: Vec<String>,
+    /// The p% rule for magnitude cells (sums of a per-person measure or of an
+    /// organisation column): a cell is sensitive when its total less its two
+    /// largest contributions is below p percent of the largest (default 10;
+    /// 0 turns the rule off).
+    #[serde(default)]
+    pub p_percent: Option<i64>,
+    /// The (n, k) dominance rule for magnitude cells: a cell is sensitive when
+    /// its n largest contributions make up more than k percent of it (default
+    /// off).
+    #[serde(default)]
+    pub dominance: Option<DominanceDef>,
+}
+
+/// The (n, k) dominance rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DominanceDef {
+    /// The number of largest contributions (1 or 2).
+    pub n: i64,
+    /// The percentage of the total they may make up (1 to 99).
+    pub k: i64,
 }

@@ -48,6 +48,20 @@ pub struct DisclosurePolicy {
     /// Region levels (`national` or a region level) whose unstratified total
     /// cells are always published.
     pub forced: Vec<String>,
+    /// The p% rule for magnitude cells (0: off).
+    pub p_percent: i64,
+    /// The (n, k) dominance rule for magnitude cells, if any.
+    pub dominance: Option<Dominance>,
+}
+
+/// The (n, k) dominance rule: a magnitude cell is sensitive when its `n`
+/// largest contributions make up more than `k` percent of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dominance {
+    /// The number of largest contributions (1 or 2).
+    pub n: usize,
+    /// The percentage (1 to 99).
+    pub k: i64,
 }
 
 impl Default for DisclosurePolicy {
@@ -57,6 +71,8 @@ impl Default for DisclosurePolicy {
             protect_zeros: false,
             interval_width: 10,
             forced: Vec::new(),
+            p_percent: 10,
+            dominance: None,
         }
     }
 }

@@ -245,11 +245,41 @@ fn resolve_disclosure(
             );
         }
     }
+    let p_percent = def.and_then(|d| d.p_percent).unwrap_or(10);
+    if !(0..=100).contains(&p_percent) {
+        sink.push(
+            "disclosure.p_percent",
+            format!("p must be between 0 (off) and 100, got {p_percent}"),
+        );
+    }
+    let dominance = def.and_then(|d| d.dominance);
+    if let Some(d) = dominance {
+        if !(1..=2).contains(&d.n) {
+            sink.push(
+                "disclosure.dominance.n",
+                format!(
+                    "n must be 1 or 2 (the two largest contributions are kept), got {}",
+                    d.n
+                ),
+            );
+        }
+        if !(1..=99).contains(&d.k) {
+            sink.push(
+                "disclosure.dominance.k",
+                format!("k must be a percentage between 1 and 99, got {}", d.k),
+            );
+        }
+    }
     r::DisclosurePolicy {
         threshold,
         protect_zeros: def.and_then(|d| d.protect_zeros).unwrap_or(false),
         interval_width,
         forced,
+        p_percent,
+        dominance: dominance.map(|d| r::Dominance {
+            n: d.n.clamp(1, 2) as usize,
+            k: d.k,
+        }),
     }
 }
 

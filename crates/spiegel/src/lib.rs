@@ -19,12 +19,14 @@
 //!
 //! The crates behind the facade each do one thing: [`model`] reads and
 //! validates definitions (no query engine), [`engine`] compiles them into
-//! DataFusion plans and assembles the results, [`synth`] generates synthetic
-//! national extracts. This crate is the stable API; the others may change.
+//! DataFusion plans and assembles the results, [`disclosure`] protects the
+//! published counts (plain functions over counts), [`synth`] generates
+//! synthetic national extracts. This crate is the stable API; the others may change.
 
 #![warn(missing_docs)]
 
 pub use spiegel_engine as engine;
+pub use spiegel_engine::spiegel_disclosure as disclosure;
 pub use spiegel_model as model;
 pub use spiegel_synth as synth;
 

@@ -14,6 +14,7 @@ fn run(extract: &Extract) -> Result<spiegel_engine::RunOutput, EngineError> {
     Engine::new(catalogue())
         .with_options(RunOptions {
             threshold: Some(1),
+            p_percent: Some(0),
             target_partitions: Some(2),
             ..RunOptions::default()
         })

@@ -1080,12 +1080,30 @@ impl fmt::Display for Key {
     }
 }
 
-/// Expected counts of a cell (`sum_squares` only for means).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Expected counts of a cell (`sum_squares` only for means), and every
+/// contribution to a magnitude numerator and denominator (a sum of a measure
+/// or of an organisation column), for the p% rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Counts {
     numerator: i64,
     denominator: i64,
     sum_squares: Option<i64>,
+    contributions: [Vec<i64>; 2],
+}
+
+/// Whether a quantity is a sum of contributions of various sizes.
+fn is_magnitude(q: &Quantity) -> bool {
+    matches!(q, Quantity::MeasureSum { .. } | Quantity::ColumnSum { .. })
+}
+
+/// The p% rule by its definition: the second largest contributor, who knows
+/// their own contribution, learns the largest to within less than p percent.
+fn dominated(total: i64, contributions: &[i64], p: i64) -> bool {
+    let mut c = contributions.to_vec();
+    c.sort_unstable_by(|a, b| b.cmp(a));
+    let x = |i: usize| c.get(i).copied().unwrap_or(0) as f64;
+    let error = total as f64 - x(0) - x(1);
+    p > 0 && error < p as f64 / 100.0 * x(0) - 1e-9
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1105,6 +1123,8 @@ struct Finest {
     numerator: i64,
     denominator: i64,
     sum_squares: i64,
+    /// Whether the numerator and denominator are magnitudes.
+    magnitude: [bool; 2],
 }
 
 /// Every published cell of every indicator, computed by plain loops.
@@ -1266,6 +1286,7 @@ fn naive(cat: &Catalogue, case: &Case) -> BTreeMap<Key, Counts> {
                         numerator: n,
                         denominator: d,
                         sum_squares: 0,
+                        magnitude: [is_magnitude(&ind.numerator), is_magnitude(&ind.denominator)],
                     });
                 }
             }
@@ -1299,6 +1320,7 @@ fn naive(cat: &Catalogue, case: &Case) -> BTreeMap<Key, Counts> {
                         numerator: n,
                         denominator: d,
                         sum_squares: q,
+                        magnitude: [is_magnitude(&ind.numerator), is_magnitude(&ind.denominator)],
                     });
                 }
                 if space == Space::Population {
@@ -1318,6 +1340,7 @@ fn naive(cat: &Catalogue, case: &Case) -> BTreeMap<Key, Counts> {
                             numerator: 0,
                             denominator: population,
                             sum_squares: 0,
+                            magnitude: [false, false],
                         });
                     }
                 }
@@ -1352,6 +1375,11 @@ fn naive(cat: &Catalogue, case: &Case) -> BTreeMap<Key, Counts> {
                             if let Some(c) = cells.get_mut(&key) {
                                 c.numerator += f.numerator;
                                 c.denominator += f.denominator;
+                                for (s, v) in [f.numerator, f.denominator].into_iter().enumerate() {
+                                    if f.magnitude[s] {
+                                        c.contributions[s].push(v);
+                                    }
+                                }
                                 if let Some(q) = c.sum_squares.as_mut() {
                                     *q += f.sum_squares;
                                 }
@@ -1492,7 +1520,11 @@ fn compare(
         // is either hidden as secondary (which cells is spiegel-disclosure's
         // choice, checked by its own tests and the oracle of disclosure.rs)
         // or published with the naive counts.
-        let ok = if small(want.numerator) || small(want.denominator) {
+        // The catalogue's p% rule (10) on magnitude cells, by its definition.
+        let p = CATALOGUE.disclosure.p_percent;
+        let dominance = dominated(want.numerator, &want.contributions[0], p)
+            || dominated(want.denominator, &want.contributions[1], p);
+        let ok = if small(want.numerator) || small(want.denominator) || dominance {
             cell.status == "suppressed_primary" && hidden(cell)
         } else if cell.status == "suppressed_secondary" {
             hidden(cell)

@@ -87,6 +87,7 @@ fn a_shift_in_one_network_is_the_only_significant_change() {
             // (tests/engine/disclosure.rs): nothing is sensitive at k = 1, so
             // every network's change is published and compared.
             threshold: Some(1),
+            p_percent: Some(0),
             stats: StatsOptions {
                 levels: vec![ConfidenceLevel::P998],
                 baseline: Some(2022),

@@ -68,6 +68,9 @@ fn run(extract: &Extract, threshold: i64) -> Result<RunOutput, EngineError> {
             threshold: Some(threshold),
             // Twelve persons: the national totals are too small to force.
             forced: Some(vec![]),
+            // Three hospitals: the p% rule would hide every consultation
+            // count; it has a test of its own (`magnitude_cells_...`).
+            p_percent: Some(0),
             target_partitions: Some(2),
             ..RunOptions::default()
         })
@@ -590,6 +593,7 @@ fn csv_parquet_and_batches_give_identical_results() {
     let one = Engine::new(catalogue())
         .with_options(RunOptions {
             threshold: Some(1),
+            p_percent: Some(0),
             forced: Some(vec![]),
             target_partitions: Some(1),
             ..RunOptions::default()
@@ -916,6 +920,7 @@ fn standardised_on_the_runs_own_population_is_the_crude_rate_of_known_sex() {
     let out = Engine::new(cat)
         .with_options(RunOptions {
             threshold: Some(1),
+            p_percent: Some(0),
             ..RunOptions::default()
         })
         .run_blocking(&tiny_csv())
@@ -962,4 +967,89 @@ fn standardised_on_the_runs_own_population_is_the_crude_rate_of_known_sex() {
     );
     assert_eq!(f64_at(b, "value", n2), None);
     assert_eq!(str_at(b, "status", n2).as_deref(), Some("published"));
+}
+
+#[test]
+fn magnitude_cells_are_hidden_when_one_or_two_contributors_dominate() {
+    // Hospitals H1, H2, H3: consultations 30, 0, 12; clinical admissions 1000, 800, 1200.
+    // Network N1 = H1 + H2, N2 = H3; region R1 = H1, R2 = H2 + H3; province P1 = N1, P2 = N2.
+    // The p% rule (p = 10): total - largest - second < 10% of the largest.
+    // - nation: consultations 42 - 30 - 12 = 0 < 3 (level 3); admissions 3000 - 1200 - 1000 =
+    //   800, not below 120: only the numerator is dominated;
+    // - N1 / P1: consultations 30 - 30 - 0 = 0 < 3 (level 3); admissions 1800 - 1000 - 800 = 0 <
+    //   100 (level 100);
+    // - R1: 30 (level 3) and 1000 (level 100); R2: 12 (level 2: 1.2 rounded up) and 2000 - 1200
+    //   - 800 = 0 < 120 (level 120); N2 / P2: 12 (level 2) and 1200 (level 120).
+    let out = Engine::new(catalogue())
+        .with_options(RunOptions {
+            threshold: Some(1),
+            forced: Some(vec![]),
+            p_percent: Some(10),
+            ..RunOptions::default()
+        })
+        .run_blocking(&tiny_csv())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rows = rows(&out.results);
+    let reason = |level: &str, region: Option<&str>| {
+        let r = &rows[&key("pc_team_coverage", level, region, None, None, None)];
+        assert_eq!(r.status, "suppressed_primary", "{level} {region:?}");
+        assert_eq!((r.numerator, r.denominator, r.value), (None, None, None));
+        r.reason.clone().unwrap_or_default()
+    };
+    assert_eq!(reason("national", None), "numerator_dominance");
+    for (level, region) in [
+        ("network", "N1"),
+        ("network", "N2"),
+        ("care_office_region", "R1"),
+        ("care_office_region", "R2"),
+        ("province", "P1"),
+        ("province", "P2"),
+    ] {
+        assert_eq!(
+            reason(level, Some(region)),
+            "numerator_and_denominator_dominance"
+        );
+    }
+    // The audit asks each its protection level (the interval width at k = 1 is 1).
+    let a = &out.audit;
+    let text = |n: &str| a.column_by_name(n).unwrap().as_string::<i32>().clone();
+    let (id, level, region, series) = (
+        text("indicator_id"),
+        text("region_level"),
+        text("region_id"),
+        text("series"),
+    );
+    let width = a
+        .column_by_name("required_width")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .clone();
+    let mut widths = BTreeMap::new();
+    for r in 0..a.num_rows() {
+        if id.value(r) == "pc_team_coverage" {
+            let region = (!region.is_null(r)).then(|| region.value(r).to_string());
+            widths.insert(
+                (
+                    level.value(r).to_string(),
+                    region,
+                    series.value(r).to_string(),
+                ),
+                width.value(r),
+            );
+        }
+    }
+    let w = |level: &str, region: Option<&str>, series: &str| {
+        widths[&(
+            level.to_string(),
+            region.map(str::to_string),
+            series.to_string(),
+        )]
+    };
+    assert_eq!(w("national", None, "numerator"), 3);
+    assert_eq!(w("national", None, "denominator"), 1);
+    assert_eq!(w("network", Some("N1"), "numerator"), 3);
+    assert_eq!(w("network", Some("N1"), "denominator"), 100);
+    assert_eq!(w("care_office_region", Some("R2"), "numerator"), 2);
+    assert_eq!(w("care_office_region", Some("R2"), "denominator"), 120);
+    assert_eq!(w("province", Some("P2"), "denominator"), 120);
 }
