@@ -1,7 +1,8 @@
 //! Stage 2: the attacker's intervals, proven by witness tables.
 //!
 //! The attacker interval of a hidden cell is the range of its value over every non-negative
-//! table that reproduces everything published (Fischetti and Salazar). Any such table is a
+//! table that reproduces everything published (Fischetti and Salazar), each atom within the
+//! bounds the attacker knows besides ([`crate::Bounds`]; by default 0 and none). Any such table is a
 //! *witness*: two witnesses whose values of the cell differ by `w` prove that the interval is at
 //! least `w` wide, and anyone can check that proof with a few sums. So this stage collects
 //! witnesses instead of exact optima:
@@ -74,6 +75,9 @@ impl Proven {
 pub(crate) struct Attacker<'a> {
     rows: &'a [Vec<u32>],
     truth: &'a [i64],
+    /// The least and greatest value of each atom.
+    lower: &'a [i64],
+    upper: &'a [Option<i64>],
     /// Rows the attacker holds as equations: the published cells.
     equation: Vec<bool>,
     /// Hidden cells the attacker also knows (singletons' own cells; sorted).
@@ -103,10 +107,11 @@ struct Entry {
 }
 
 impl<'a> Attacker<'a> {
+    /// `values`: the true value, the least and the greatest of each atom.
     pub fn new(
         rows: &'a [Vec<u32>],
         n_atoms: usize,
-        truth: &'a [i64],
+        values: (&'a [i64], &'a [i64], &'a [Option<i64>]),
         hidden: &[bool],
         pool: Vec<Witness>,
         targets: Vec<bool>,
@@ -118,9 +123,12 @@ impl<'a> Attacker<'a> {
             }
         }
         let equation: Vec<bool> = hidden.iter().map(|h| !h).collect();
+        let (truth, lower, upper) = values;
         let mut attacker = Attacker {
             rows,
             truth,
+            lower,
+            upper,
             equation,
             assumed: Vec::new(),
             cells_of_atom,
@@ -246,9 +254,10 @@ impl<'a> Attacker<'a> {
             .iter()
             .copied()
             .filter(|&a| {
-                self.cells_of_atom[a as usize]
-                    .iter()
-                    .all(|&c| !self.equation[c as usize] || c == t)
+                self.upper[a as usize].is_none()
+                    && self.cells_of_atom[a as usize]
+                        .iter()
+                        .all(|&c| !self.equation[c as usize] || c == t)
             })
             .collect();
         cells
@@ -268,13 +277,26 @@ impl<'a> Attacker<'a> {
             .collect()
     }
 
-    /// An atom of the target that no equation constrains (its value is unbounded above).
+    /// An atom of the target that no equation and no upper bound constrains (its value is
+    /// unbounded above).
     fn free_atom(&self, target: usize) -> Option<u32> {
         self.rows[target].iter().copied().find(|&a| {
-            self.cells_of_atom[a as usize]
-                .iter()
-                .all(|&c| !self.is_equation(c) || c as usize == target)
+            self.upper[a as usize].is_none()
+                && self.cells_of_atom[a as usize]
+                    .iter()
+                    .all(|&c| !self.is_equation(c) || c as usize == target)
         })
+    }
+
+    /// The range an atom may move by from its true value: `(down, up)` (`up` infinite without
+    /// an upper bound).
+    fn room(&self, a: u32) -> (f64, f64) {
+        let a = a as usize;
+        let t = self.truth[a];
+        (
+            (self.lower[a] - t) as f64,
+            self.upper[a].map_or(f64::INFINITY, |u| (u - t) as f64),
+        )
     }
 
     /// Proves bounds for `target`: pool, neighbourhood LP, all-hidden LP, stopping as soon as
@@ -397,11 +419,10 @@ impl<'a> Attacker<'a> {
         cell: usize,
         series: usize,
     ) -> Result<Option<(Vec<usize>, Witness)>> {
-        let truth = self.truth;
         let mut problem = Problem::new(OptimizationDirection::Minimize);
         let vars: Vec<microlp::Variable> = atoms
             .iter()
-            .map(|&a| problem.add_var(0.0, (-(truth[a as usize] as f64), f64::INFINITY)))
+            .map(|&a| problem.add_var(0.0, self.room(a)))
             .collect();
         let mut terms: HashMap<u32, Vec<(microlp::Variable, f64)>> = HashMap::new();
         for (&a, &v) in atoms.iter().zip(&vars) {
@@ -497,6 +518,16 @@ impl<'a> Attacker<'a> {
         let values = values.as_slice();
         let truth = self.truth;
         let (denominator, scaled) = rationalise(values)?;
+        // Every new value within its atom's bounds, exactly.
+        let within = changed.iter().zip(&scaled).all(|(&a, &p)| {
+            let a = a as usize;
+            let d = denominator as i128;
+            let p = p as i128;
+            p >= self.lower[a] as i128 * d && self.upper[a].is_none_or(|u| p <= u as i128 * d)
+        });
+        if !within {
+            return None;
+        }
         let total: i128 = changed
             .iter()
             .map(|&a| truth[a as usize] as i128)
@@ -578,10 +609,16 @@ impl<'a> Attacker<'a> {
             }
         }
         let mut problem = Problem::new(direction);
+        let (lower, upper) = (self.lower, self.upper);
         let vars: Vec<microlp::Variable> = (0..k)
             .map(|j| {
-                let own = truth[kernel.free[j] as usize] as f64;
-                problem.add_var(objective[j], (-own, f64::INFINITY))
+                let a = kernel.free[j] as usize;
+                let t = truth[a];
+                let room = (
+                    (lower[a] - t) as f64,
+                    upper[a].map_or(f64::INFINITY, |u| (u - t) as f64),
+                );
+                problem.add_var(objective[j], room)
             })
             .collect();
         let mut moving: Vec<u32> = Vec::new();
@@ -597,7 +634,14 @@ impl<'a> Attacker<'a> {
                 .iter()
                 .map(|&(j, x)| (vars[j as usize], x))
                 .collect();
-            problem.add_constraint(expr.as_slice(), ComparisonOp::Ge, -(truth[a] as f64));
+            problem.add_constraint(
+                expr.as_slice(),
+                ComparisonOp::Ge,
+                (lower[a] - truth[a]) as f64,
+            );
+            if let Some(u) = upper[a] {
+                problem.add_constraint(expr.as_slice(), ComparisonOp::Le, (u - truth[a]) as f64);
+            }
         }
         for &c in &self.assumed {
             // An assumed cell keeps its value: the sum of its atoms' changes is zero.
@@ -683,7 +727,12 @@ impl<'a> Attacker<'a> {
         let mut rhs: HashMap<u32, i64> = HashMap::new();
         let mut vars = Vec::with_capacity(groups.len());
         for (rs, t, members) in &groups {
-            let v = problem.add_var(f64::from(*t), (0.0, f64::INFINITY));
+            let lo: i64 = members.iter().map(|&a| self.lower[a as usize]).sum();
+            let hi: Option<i64> = members.iter().map(|&a| self.upper[a as usize]).sum();
+            let v = problem.add_var(
+                f64::from(*t),
+                (lo as f64, hi.map_or(f64::INFINITY, |h| h as f64)),
+            );
             vars.push(v);
             let value: i64 = members.iter().map(|&a| self.truth[a as usize]).sum();
             for &r in rs {
@@ -726,26 +775,31 @@ impl<'a> Attacker<'a> {
         {
             return Ok(None);
         }
-        // Spread each group's change over its atoms, keeping every atom non-negative.
+        // Spread each group's change over its atoms, keeping every atom within its bounds:
+        // a rise fills them in turn up to their upper bounds, a fall takes from them down to
+        // their lower bounds.
         let mut delta: Vec<(u32, i64)> = Vec::new();
         for ((_, _, members), &p) in groups.iter().zip(&scaled) {
             let old: i64 = members.iter().map(|&a| self.truth[a as usize]).sum();
-            let mut change = p - old * denominator;
-            if change > 0 {
-                delta.push((members[0], change));
-                continue;
-            }
+            let change = p - old * denominator;
+            let mut left = change.abs();
             for &a in members {
-                if change == 0 {
+                if left == 0 {
                     break;
                 }
-                let take = (self.truth[a as usize] * denominator).min(-change);
+                let t = a as usize;
+                let room = if change > 0 {
+                    self.upper[t].map_or(i64::MAX, |u| (u - self.truth[t]) * denominator)
+                } else {
+                    (self.truth[t] - self.lower[t]) * denominator
+                };
+                let take = room.min(left);
                 if take > 0 {
-                    delta.push((a, -take));
-                    change += take;
+                    delta.push((a, if change > 0 { take } else { -take }));
+                    left -= take;
                 }
             }
-            if change != 0 {
+            if left != 0 {
                 return Ok(None);
             }
         }

@@ -156,32 +156,41 @@ pub fn audit_with(
     policy: &Policy,
     certificate: &Certificate,
 ) -> Result<Audit> {
-    audit_widths(system, series, statuses, &[], policy, certificate)
+    audit_fixed(
+        system,
+        series,
+        statuses,
+        &crate::Fixed::default(),
+        policy,
+        certificate,
+    )
 }
 
-/// [`audit_with`] for a release with magnitude cells: each cell of `widths` is sensitive and
-/// must keep a range at least its protection level wide in its series (and at least the
-/// policy's width), as [`crate::Fixed::widths`] asked of [`crate::protect`].
+/// [`audit_with`] for what the caller told [`crate::protect`] beyond the policy: each cell of
+/// [`crate::Fixed::widths`] (a magnitude cell) is sensitive and must keep a range at least its
+/// protection level wide in its series (and at least the policy's width), and the attacker
+/// knows [`crate::Fixed::bounds`]: every witness must keep each inner cell within them, and
+/// the audit's own LPs use them. (The other fields of `fixed` are not read.)
 ///
 /// ```
-/// use spiegel_disclosure::{CellWidth, Fixed, LinearSystem, Policy, audit_widths, protect};
+/// use spiegel_disclosure::{CellWidth, Fixed, LinearSystem, Policy, audit_fixed, protect};
 /// // Two hospitals' consultations and their sum; hospital 0 dominates the sum (protection
 /// // level 25 in series 0).
 /// let system = LinearSystem::new(3, vec![vec![0], vec![1], vec![2], vec![0, 1, 2]])?;
 /// let consults: &[i64] = &[400, 30, 25];
 /// let widths = vec![CellWidth { cell: 3, series: 0, width: 25 }];
-/// let fixed = Fixed { widths: widths.clone(), ..Fixed::default() };
+/// let fixed = Fixed { widths, ..Fixed::default() };
 /// let p = protect(&system, &[consults], &fixed, &Policy::default())?;
-/// let a = audit_widths(&system, &[consults], &p.statuses, &widths, &Policy::default(), &p.certificate)?;
+/// let a = audit_fixed(&system, &[consults], &p.statuses, &fixed, &Policy::default(), &p.certificate)?;
 /// assert!(a.passed());
 /// assert_eq!(a.records.iter().find(|r| r.cell == 3).map(|r| r.required_width), Some(25));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn audit_widths(
+pub fn audit_fixed(
     system: &LinearSystem,
     series: &[&[i64]],
     statuses: &[Status],
-    widths: &[crate::CellWidth],
+    fixed: &crate::Fixed,
     policy: &Policy,
     certificate: &Certificate,
 ) -> Result<Audit> {
@@ -191,9 +200,19 @@ pub fn audit_widths(
     let n = system.n_cells();
     let k = policy.threshold;
     let width = policy.required_width();
-    let levels = crate::width_map(widths, n, series.len())?;
-    let width_of = |c: usize, s: usize| levels.get(&(c, s)).map_or(width, |&w| w.max(width));
+    let levels = crate::width_map(&fixed.widths, n, series.len())?;
+    let known = crate::InnerBounds::new(&fixed.bounds, series, system.n_inner())?;
     let rows: Vec<&[u32]> = (0..n).map(|c| system.cell(c)).collect();
+    // The policy's width or the cell's protection level, capped by the room its bounds alone
+    // leave it (the release must then not narrow it at all).
+    let width_of = |c: usize, s: usize| {
+        let w = levels.get(&(c, s)).map_or(width, |&w| w.max(width));
+        let prior: Option<i64> = rows[c]
+            .iter()
+            .map(|&i| known.upper[s][i as usize].map(|u| u - known.lower[s][i as usize]))
+            .sum();
+        prior.map_or(w, |p| w.min(p))
+    };
     let cell_value =
         |s: usize, c: usize| -> i64 { rows[c].iter().map(|&i| series[s][i as usize]).sum() };
     let values: Vec<Vec<i64>> = (0..series.len())
@@ -247,8 +266,7 @@ pub fn audit_widths(
     let mut invalid_witnesses = 0;
     let mut moved_pairs: Vec<Vec<(i128, HashMap<u32, i128>)>> = vec![Vec::new(); series.len()];
     for w in &certificate.witnesses {
-        let Some(changes) = check_witness(w, series, &published_of, &hidden_of, system.n_inner())
-        else {
+        let Some(changes) = check_witness(w, series, &known, &published_of, &hidden_of) else {
             invalid_witnesses += 1;
             continue;
         };
@@ -322,8 +340,11 @@ pub fn audit_widths(
             let required = if is_sensitive[c] { width_of(c, s) } else { 0 };
             let truth = (values[s][c] as i128, 1);
             let (lo, hi) = bounds[s].get(&c).copied().unwrap_or((truth, truth));
-            // Unbounded above: an inner cell that no equation of the attacker holds.
-            let free = rows[c].iter().any(|&i| published_of[i as usize].is_empty());
+            // Unbounded above: an inner cell that no equation and no bound of the attacker
+            // holds.
+            let free = rows[c].iter().any(|&i| {
+                published_of[i as usize].is_empty() && known.upper[s][i as usize].is_none()
+            });
             let (mut lower, mut upper) = (ceil(lo), (!free).then(|| floor(hi)));
             let ok = |lower: i64, upper: Option<i64>| {
                 upper.is_none_or(|u| {
@@ -339,7 +360,7 @@ pub fn audit_widths(
                 // Not proven by the certificate: the exact LPs and the rank test.
                 let equations: Vec<usize> = (0..n).filter(|&q| !hidden[q]).collect();
                 let attacker = Attacker::new(system.n_inner(), &rows, &equations);
-                (lower, upper) = attacker.interval(rows[c], series[s], c, s)?;
+                (lower, upper) = attacker.interval(rows[c], series[s], &known, c, s)?;
                 derivable = required > 0 && in_span(rows[c], c)?;
             }
             records.push(AuditRecord {
@@ -377,7 +398,9 @@ pub fn audit_widths(
                 let hi = rises.iter().find(keeps).map_or(truth, |e| e.0);
                 let lo = falls.iter().find(keeps).map_or(truth, |e| e.0);
                 let free = rows[c].iter().any(|&i| {
-                    published_of[i as usize].is_empty() && rows[q].binary_search(&i).is_err()
+                    published_of[i as usize].is_empty()
+                        && known.upper[s][i as usize].is_none()
+                        && rows[q].binary_search(&i).is_err()
                 });
                 let ok = |lower: i64, upper: Option<i64>| {
                     upper.is_none_or(|u| u - lower >= policy.singleton_width)
@@ -389,7 +412,7 @@ pub fn audit_widths(
                 let mut equations: Vec<usize> = (0..n).filter(|&e| !hidden[e]).collect();
                 equations.push(q);
                 let attacker = Attacker::new(system.n_inner(), &rows, &equations);
-                (lower, upper) = attacker.interval(rows[c], series[s], c, s)?;
+                (lower, upper) = attacker.interval(rows[c], series[s], &known, c, s)?;
                 if !ok(lower, upper) {
                     records.push(AuditRecord {
                         cell: c,
@@ -463,11 +486,13 @@ pub fn audit_widths(
 fn check_witness(
     w: &Witness,
     series: &[&[i64]],
+    bounds: &crate::InnerBounds,
     published_of: &[Vec<u32>],
     hidden_of: &[Vec<u32>],
-    n_inner: usize,
 ) -> Option<HashMap<u32, i128>> {
+    let n_inner = published_of.len();
     let values = series.get(w.series)?;
+    let (lower, upper) = (&bounds.lower[w.series], &bounds.upper[w.series]);
     if w.denominator < 1 {
         return None;
     }
@@ -481,7 +506,8 @@ fn check_witness(
             return None;
         }
         let x = x as i128;
-        if values[iu] as i128 * d + x < 0 {
+        let new = values[iu] as i128 * d + x;
+        if new < lower[iu] as i128 * d || upper[iu].is_some_and(|u| new > u as i128 * d) {
             return None;
         }
         for &c in &published_of[iu] {
@@ -610,44 +636,43 @@ impl<'a> Attacker<'a> {
         &self,
         target: &[u32],
         values: &[i64],
+        bounds: &crate::InnerBounds,
         cell: usize,
         series: usize,
     ) -> Result<(i64, Option<i64>)> {
+        let (lo, hi) = (&bounds.lower[series], &bounds.upper[series]);
         let mut blocks: Vec<usize> = target
             .iter()
             .filter_map(|&i| self.block_of_inner[i as usize])
             .collect();
-        let free_inner = blocks.len() < target.len();
+        // Inner cells of the target in no equation range over their bounds alone.
+        let free: Vec<usize> = target
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| self.block_of_inner[i].is_none())
+            .collect();
+        let free_lower: i64 = free.iter().map(|&i| lo[i]).sum();
+        let free_upper: Option<i64> = free.iter().map(|&i| hi[i]).sum();
         blocks.sort_unstable();
         blocks.dedup();
-        let min = self.optimise(
-            &blocks,
-            target,
-            values,
-            OptimizationDirection::Minimize,
-            cell,
-            series,
-        )?;
-        let lower = (min - 1e-6).ceil().max(0.0) as i64;
-        if free_inner {
+        let run =
+            |direction| self.optimise(&blocks, target, values, (lo, hi), direction, cell, series);
+        let min = run(OptimizationDirection::Minimize)?;
+        let lower = (min - 1e-6).ceil().max(0.0) as i64 + free_lower;
+        let Some(free_upper) = free_upper else {
             return Ok((lower, None));
-        }
-        let max = self.optimise(
-            &blocks,
-            target,
-            values,
-            OptimizationDirection::Maximize,
-            cell,
-            series,
-        )?;
-        Ok((lower, Some((max + 1e-6).floor() as i64)))
+        };
+        let max = run(OptimizationDirection::Maximize)?;
+        Ok((lower, Some((max + 1e-6).floor() as i64 + free_upper)))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn optimise(
         &self,
         blocks: &[usize],
         target: &[u32],
         values: &[i64],
+        (lo, hi): (&[i64], &[Option<i64>]),
         direction: OptimizationDirection,
         cell: usize,
         series: usize,
@@ -657,10 +682,9 @@ impl<'a> Attacker<'a> {
         for &b in blocks {
             for &i in &self.blocks[b].0 {
                 let in_target = target.binary_search(&i).is_ok();
-                vars.insert(
-                    i,
-                    problem.add_var(if in_target { 1.0 } else { 0.0 }, (0.0, f64::INFINITY)),
-                );
+                let iu = i as usize;
+                let range = (lo[iu] as f64, hi[iu].map_or(f64::INFINITY, |h| h as f64));
+                vars.insert(i, problem.add_var(if in_target { 1.0 } else { 0.0 }, range));
             }
         }
         if vars.is_empty() {

@@ -30,19 +30,23 @@ impl Component {
 }
 
 impl Component {
-    /// A witness over atoms as a witness over inner cells ([`crate::Witness::spread`]).
+    /// A witness over atoms as a witness over inner cells within their bounds
+    /// ([`crate::Witness::spread_within`]; `None` if it does not fit, which the atoms'
+    /// bounds rule out).
     pub fn inner_witness(
         &self,
         series: usize,
         w: &crate::attack::Witness,
         inner: &[i64],
-    ) -> crate::Witness {
+        lower: &[i64],
+        upper: &[Option<i64>],
+    ) -> Option<crate::Witness> {
         crate::Witness {
             series,
             denominator: w.denominator,
             delta: w.delta.clone(),
         }
-        .spread(&self.atom_inner, inner)
+        .spread_within(&self.atom_inner, inner, lower, upper)
     }
 }
 

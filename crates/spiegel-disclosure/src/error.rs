@@ -41,6 +41,17 @@ pub enum Error {
         /// The number of inner cells.
         expected: usize,
     },
+    /// A series' bounds do not fit it: a length that is not one per inner cell, a negative
+    /// lower bound, or a true count outside its bounds.
+    #[error("series {series}, inner cell {inner}: {reason}")]
+    InvalidBounds {
+        /// The series.
+        series: usize,
+        /// The inner cell (0 for a length problem).
+        inner: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A count is negative.
     #[error("series {series}, inner cell {inner}: negative count {value}")]
     NegativeCount {

@@ -42,7 +42,7 @@ mod stage1;
 
 use std::collections::HashMap;
 
-pub use audit::{Audit, AuditRecord, PairRecord, audit, audit_widths, audit_with};
+pub use audit::{Audit, AuditRecord, PairRecord, audit, audit_fixed, audit_with};
 pub use error::{Error, Result};
 pub use magnitude::{MagnitudeRule, largest_two};
 
@@ -288,6 +288,88 @@ pub enum PrimaryReason {
     Manual,
 }
 
+/// What an attacker knows about the inner cells of one series besides the published sums and
+/// non-negativity: each lies in `[lower, upper]`. Relations between series give such bounds
+/// with the other series at their true values: a numerator is at most its denominator
+/// (`upper` = the denominator's counts), a count of admissions in the last 7 days at most the
+/// count in the last 30 days, two disjoint categories at most their common total less the
+/// other. Tables that keep the other series as they are and this one within its bounds satisfy
+/// every such relation, so what is proved over them holds for an attacker who knows the
+/// relations.
+///
+/// ```
+/// use spiegel_disclosure::{Bounds, Fixed, LinearSystem, Policy, Status, audit_fixed, protect};
+/// // Two regions and the nation; region 0's numerator (4) is at most its denominator (12):
+/// // an attacker who knows that cannot let it rise beyond 12.
+/// let system = LinearSystem::new(2, vec![vec![0], vec![1], vec![0, 1]])?;
+/// let numerator: &[i64] = &[4, 30];
+/// let bounds = Bounds { series: 0, lower: vec![0, 0], upper: vec![Some(12), Some(40)] };
+/// let fixed = Fixed { bounds: vec![bounds], ..Fixed::default() };
+/// let p = protect(&system, &[numerator], &fixed, &Policy::default())?;
+/// let a = audit_fixed(&system, &[numerator], &p.statuses, &fixed, &Policy::default(), &p.certificate)?;
+/// assert!(a.passed());
+/// // Region 0 ranges over [0, 12] (hidden with region 1 and the nation published, it would
+/// // be the nation less region 1).
+/// assert_eq!(a.records.iter().find(|r| r.cell == 0).map(|r| (r.lower, r.upper)), Some((0, Some(12))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounds {
+    /// The series.
+    pub series: usize,
+    /// The least value of each inner cell (at least 0).
+    pub lower: Vec<i64>,
+    /// The greatest value of each inner cell (`None`: no bound).
+    pub upper: Vec<Option<i64>>,
+}
+
+/// The bounds of every series' inner cells, the given ones combined (the tightest of each)
+/// and checked against the true counts.
+#[derive(Debug, Clone)]
+pub(crate) struct InnerBounds {
+    pub lower: Vec<Vec<i64>>,
+    pub upper: Vec<Vec<Option<i64>>>,
+}
+
+impl InnerBounds {
+    pub(crate) fn new(bounds: &[Bounds], series: &[&[i64]], n_inner: usize) -> Result<Self> {
+        let mut out = InnerBounds {
+            lower: vec![vec![0; n_inner]; series.len()],
+            upper: vec![vec![None; n_inner]; series.len()],
+        };
+        for b in bounds {
+            let bad = |inner: usize, reason: &'static str| Error::InvalidBounds {
+                series: b.series,
+                inner,
+                reason,
+            };
+            let Some(values) = series.get(b.series) else {
+                return Err(bad(0, "no such series"));
+            };
+            if b.lower.len() != n_inner || b.upper.len() != n_inner {
+                return Err(bad(0, "bounds need one entry per inner cell"));
+            }
+            for i in 0..n_inner {
+                let (lo, hi, v) = (b.lower[i], b.upper[i], values[i]);
+                if lo < 0 {
+                    return Err(bad(i, "a lower bound is negative"));
+                }
+                if v < lo || hi.is_some_and(|h| v > h) {
+                    return Err(bad(i, "the true count lies outside its bounds"));
+                }
+                let l = &mut out.lower[b.series][i];
+                *l = (*l).max(lo);
+                let u = &mut out.upper[b.series][i];
+                *u = match (*u, hi) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A cell that needs a wider attacker range in one series than the policy's width: the
 /// protection level of a [`MagnitudeRule`]. The cell is sensitive (primary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -344,6 +426,9 @@ pub struct Fixed {
     /// Cells sensitive by a magnitude rule, with the range each must keep in a series (its
     /// protection level; the policy's width where that is wider).
     pub widths: Vec<CellWidth>,
+    /// What the attacker knows of the inner cells beyond the published sums (relations
+    /// between series); [`audit_fixed`] needs the same.
+    pub bounds: Vec<Bounds>,
 }
 
 type Flags = (Vec<bool>, Vec<bool>, Vec<bool>, Vec<Option<PrimaryReason>>);
@@ -450,32 +535,62 @@ impl Witness {
     /// assert_eq!(finer.delta, vec![(0, -2), (1, -2)]);
     /// ```
     pub fn spread(&self, members: &[Vec<u32>], values: &[i64]) -> Witness {
-        let d = self.denominator;
+        let n = values.len();
+        self.spread_within(members, values, &vec![0; n], &vec![None; n])
+            .expect("without upper bounds a rise always fits")
+    }
+
+    /// [`Witness::spread`] keeping every finer cell within bounds (`lower[i] <= value <=
+    /// upper[i]`): a rise fills the members in turn up to their upper bounds, a fall takes
+    /// from them in turn down to their lower bounds. `None` when a change does not fit (the
+    /// cell's own change went beyond the sum of its members' bounds).
+    ///
+    /// ```
+    /// use spiegel_disclosure::Witness;
+    /// // Cell 0 = finer cells {0, 1} (2 and 3, at most 4 and 10), raised by 5.
+    /// let w = Witness { series: 0, denominator: 1, delta: vec![(0, 5)] };
+    /// let finer = w.spread_within(&[vec![0, 1]], &[2, 3], &[0, 0], &[Some(4), Some(10)]);
+    /// assert_eq!(finer.map(|f| f.delta), Some(vec![(0, 2), (1, 3)]));
+    /// ```
+    pub fn spread_within(
+        &self,
+        members: &[Vec<u32>],
+        values: &[i64],
+        lower: &[i64],
+        upper: &[Option<i64>],
+    ) -> Option<Witness> {
+        let d = self.denominator as i128;
         let mut delta = Vec::new();
         for &(cell, change) in &self.delta {
-            let members = &members[cell as usize];
-            if change > 0 {
-                delta.push((members[0], change));
-                continue;
-            }
-            let mut left = -change;
+            let members = members.get(cell as usize)?;
+            let mut left = (change as i128).abs();
             for &i in members {
-                let take = (values[i as usize] * d).min(left);
+                let i_ = i as usize;
+                let room = if change > 0 {
+                    upper[i_].map_or(i128::MAX, |u| (u - values[i_]) as i128 * d)
+                } else {
+                    (values[i_] - lower[i_]) as i128 * d
+                };
+                let take = room.min(left);
                 if take > 0 {
-                    delta.push((i, -take));
+                    let x = i64::try_from(take).ok()?;
+                    delta.push((i, if change > 0 { x } else { -x }));
                     left -= take;
                 }
                 if left == 0 {
                     break;
                 }
             }
+            if left != 0 {
+                return None;
+            }
         }
         delta.sort_unstable();
-        Witness {
+        Some(Witness {
             series: self.series,
-            denominator: d,
+            denominator: self.denominator,
             delta,
-        }
+        })
     }
 }
 
@@ -537,6 +652,7 @@ pub fn protect(
     let n = system.n_cells();
     let (forced, previous, also_hidden, extra_primary) = fixed.flags(n)?;
     let widths = width_map(&fixed.widths, n, series.len())?;
+    let bounds = InnerBounds::new(&fixed.bounds, series, system.n_inner)?;
     let values: Vec<Vec<i64>> = series.iter().map(|s| system.cell_values(s)).collect();
     let counts = |c: usize| values.iter().map(|v| v[c]).collect::<Vec<_>>();
     let dominated = |c: usize| {
@@ -586,6 +702,7 @@ pub fn protect(
             public_fixed: &public_fixed,
             also_hidden: &also_hidden,
             widths: &widths,
+            bounds: &bounds,
             policy,
         };
         let out = input.protect()?;
@@ -623,6 +740,7 @@ struct ComponentInput<'a> {
     public_fixed: &'a [bool],
     also_hidden: &'a [bool],
     widths: &'a HashMap<(usize, usize), i64>,
+    bounds: &'a InnerBounds,
     policy: &'a Policy,
 }
 
@@ -642,6 +760,25 @@ impl ComponentInput<'_> {
         let n_atoms = comp.atom_inner.len();
         let rows = &comp.rows;
         let atoms: Vec<Vec<i64>> = self.series.iter().map(|s| comp.atom_values(s)).collect();
+        // Each atom's bounds: the sums of its inner cells' (any value between them splits
+        // over the inner cells within theirs).
+        let atom_lower: Vec<Vec<i64>> = self
+            .bounds
+            .lower
+            .iter()
+            .map(|l| comp.atom_values(l))
+            .collect();
+        let atom_upper: Vec<Vec<Option<i64>>> = self
+            .bounds
+            .upper
+            .iter()
+            .map(|u| {
+                comp.atom_inner
+                    .iter()
+                    .map(|a| a.iter().map(|&i| u[i as usize]).sum::<Option<i64>>())
+                    .collect()
+            })
+            .collect();
         let global = |l: usize| comp.cells[l];
         let reasons: Vec<Option<PrimaryReason>> = (0..m).map(|l| self.reasons[global(l)]).collect();
         let public_fixed: Vec<bool> = (0..m).map(|l| self.public_fixed[global(l)]).collect();
@@ -672,10 +809,19 @@ impl ComponentInput<'_> {
         };
         let width = policy.required_width();
         // The range a cell must keep in a series: the policy's width, or its protection level.
+        // The range a cell must keep in a series: the policy's width, or its protection level,
+        // but never more than the bounds alone leave it (what is public before the release
+        // cannot be protected by it: the release must then not narrow the cell at all).
         let width_of = |l: usize, s: usize| {
-            self.widths
+            let w = self
+                .widths
                 .get(&(global(l), s))
-                .map_or(width, |&w| w.max(width))
+                .map_or(width, |&w| w.max(width));
+            let prior: Option<i64> = rows[l]
+                .iter()
+                .map(|&a| atom_upper[s][a as usize].map(|u| u - atom_lower[s][a as usize]))
+                .sum();
+            prior.map_or(w, |p| w.min(p))
         };
         // What the public attacker's range must satisfy; a singleton's contributor's range
         // must only be `singleton_width` wide.
@@ -705,7 +851,7 @@ impl ComponentInput<'_> {
                 let mut attacker = attack::Attacker::new(
                     rows,
                     n_atoms,
-                    truth,
+                    (truth, &atom_lower[s], &atom_upper[s]),
                     &hidden,
                     pool,
                     is_protected.clone(),
@@ -901,7 +1047,15 @@ impl ComponentInput<'_> {
                     .iter()
                     .enumerate()
                     .flat_map(|(s, pool)| pool.iter().map(move |w| (s, w)))
-                    .map(|(s, w)| comp.inner_witness(s, w, self.series[s]))
+                    .filter_map(|(s, w)| {
+                        comp.inner_witness(
+                            s,
+                            w,
+                            self.series[s],
+                            &self.bounds.lower[s],
+                            &self.bounds.upper[s],
+                        )
+                    })
                     .collect();
                 return Ok(ComponentOutput {
                     hidden,
@@ -970,14 +1124,7 @@ pub fn release(
     policy: &Policy,
 ) -> Result<Protection> {
     let p = protect(system, series, fixed, policy)?;
-    let a = audit_widths(
-        system,
-        series,
-        &p.statuses,
-        &fixed.widths,
-        policy,
-        &p.certificate,
-    )?;
+    let a = audit_fixed(system, series, &p.statuses, fixed, policy, &p.certificate)?;
     if let Some(first) = a.first_failure() {
         return Err(Error::AuditFailed {
             failures: a.failures(),

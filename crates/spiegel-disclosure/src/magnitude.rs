@@ -6,7 +6,7 @@
 //! mergeable: the two largest of a union of cells are the two largest of the cells' own two
 //! largest. A sensitive cell gets a *protection level*: the range its total must keep for the
 //! attacker (the sliding protection of Hundepool et al. 2012, section 4.2), which
-//! [`crate::Fixed::widths`] passes on to [`crate::protect`] and [`crate::audit_widths`].
+//! [`crate::Fixed::widths`] passes on to [`crate::protect`] and [`crate::audit_fixed`].
 
 /// A primary rule for magnitude cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,8 +9,8 @@ use std::time::Instant;
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 use proptest::prelude::*;
 use spiegel_disclosure::{
-    CellWidth, Error, Fixed, LinearSystem, MagnitudeRule, Policy, PrimaryReason, Status, audit,
-    audit_widths, audit_with, largest_two, primary_only, protect, release,
+    Bounds, CellWidth, Error, Fixed, LinearSystem, MagnitudeRule, Policy, PrimaryReason, Status,
+    audit, audit_fixed, audit_with, largest_two, primary_only, protect, release,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -65,12 +65,30 @@ fn in_span(n: usize, rows: &[Vec<u32>], target: &[u32]) -> bool {
 /// LP attack written here: min and max of the target's sum over non-negative real tables
 /// reproducing every published value (one LP over all inner cells).
 fn lp_attack(n: usize, published: &[Vec<u32>], values: &[i64], target: &[u32]) -> (f64, f64) {
+    lp_attack_within(n, published, values, target, &vec![0; n], &vec![None; n])
+}
+
+/// [`lp_attack`] for an attacker who also knows bounds of every inner cell.
+fn lp_attack_within(
+    n: usize,
+    published: &[Vec<u32>],
+    values: &[i64],
+    target: &[u32],
+    lower: &[i64],
+    upper: &[Option<i64>],
+) -> (f64, f64) {
     let covered: HashSet<u32> = published.iter().flatten().copied().collect();
     let solve = |dir| {
         let mut p = Problem::new(dir);
         let t: HashSet<u32> = target.iter().copied().collect();
         let vars: Vec<_> = (0..n as u32)
-            .map(|i| p.add_var(if t.contains(&i) { 1.0 } else { 0.0 }, (0.0, f64::INFINITY)))
+            .map(|i| {
+                let range = (
+                    lower[i as usize] as f64,
+                    upper[i as usize].map_or(f64::INFINITY, |u| u as f64),
+                );
+                p.add_var(if t.contains(&i) { 1.0 } else { 0.0 }, range)
+            })
             .collect();
         for r in published {
             let total: i64 = r.iter().map(|&i| values[i as usize]).sum();
@@ -80,7 +98,10 @@ fn lp_attack(n: usize, published: &[Vec<u32>], values: &[i64], target: &[u32]) -
         p.solve().unwrap().into_solution().unwrap().objective()
     };
     let lo = solve(OptimizationDirection::Minimize);
-    let hi = if target.iter().any(|i| !covered.contains(i)) {
+    let hi = if target
+        .iter()
+        .any(|&i| !covered.contains(&i) && upper[i as usize].is_none())
+    {
         f64::INFINITY
     } else {
         solve(OptimizationDirection::Maximize)
@@ -98,27 +119,45 @@ fn brute_force(
     values: &[i64],
     target: &[u32],
 ) -> Option<(i64, Option<i64>)> {
+    brute_force_within(n, published, values, target, &vec![0; n], &vec![None; n])
+}
+
+/// [`brute_force`] for an attacker who also knows bounds of every inner cell.
+fn brute_force_within(
+    n: usize,
+    published: &[Vec<u32>],
+    values: &[i64],
+    target: &[u32],
+    lower: &[i64],
+    upper: &[Option<i64>],
+) -> Option<(i64, Option<i64>)> {
     let totals: Vec<i64> = published
         .iter()
         .map(|r| r.iter().map(|&i| values[i as usize]).sum())
         .collect();
-    let mut cap = vec![i64::MAX; n];
+    let mut cap: Vec<i64> = upper.iter().map(|u| u.unwrap_or(i64::MAX)).collect();
     for (r, &t) in published.iter().zip(&totals) {
         for &i in r {
             cap[i as usize] = cap[i as usize].min(t);
         }
     }
     let unbounded = target.iter().any(|&i| cap[i as usize] == i64::MAX);
-    // Inner cells in no published cell do not constrain anything: fix them at 0.
+    // Inner cells in no published cell and without an upper bound do not constrain anything:
+    // fix them at their lower bound.
     let caps: Vec<i64> = cap
         .iter()
-        .map(|&c| if c == i64::MAX { 0 } else { c })
+        .zip(lower)
+        .map(|(&c, &l)| if c == i64::MAX { l } else { c })
         .collect();
-    let size: f64 = caps.iter().map(|&c| (c + 1) as f64).product();
+    let size: f64 = caps
+        .iter()
+        .zip(lower)
+        .map(|(&c, &l)| (c - l + 1).max(1) as f64)
+        .product();
     if size > 200_000.0 {
         return None;
     }
-    let mut x = vec![0i64; n];
+    let mut x: Vec<i64> = lower.to_vec();
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     loop {
         if published
@@ -139,7 +178,7 @@ fn brute_force(
                 x[j] += 1;
                 break;
             }
-            x[j] = 0;
+            x[j] = lower[j];
             j += 1;
         }
     }
@@ -1183,11 +1222,11 @@ fn run_magnitude_case(seed: u64) -> Result<(), TestCaseError> {
     if let Err(e) = oracles(&system, &series, &p.statuses, &policy, false) {
         return Err(TestCaseError::fail(e));
     }
-    let a = audit_widths(
+    let a = audit_fixed(
         &system,
         &series,
         &p.statuses,
-        &widths,
+        &fixed,
         &policy,
         &p.certificate,
     )
@@ -1212,11 +1251,11 @@ fn run_magnitude_case(seed: u64) -> Result<(), TestCaseError> {
         let (lo, hi) = lp_attack(case.n, &naive_published, series[0], system.cell(w.cell));
         (hi + 1e-6).floor() - (lo - 1e-6).ceil() < w.width.max(case.k) as f64
     });
-    let audited = audit_widths(
+    let audited = audit_fixed(
         &system,
         &series,
         &naive,
-        &widths,
+        &fixed,
         &policy,
         &Default::default(),
     )
@@ -1284,11 +1323,14 @@ fn a_dominated_region_keeps_its_protection_level() {
             series: 0,
             width,
         }];
-        let a = audit_widths(
+        let a = audit_fixed(
             &system,
             &[consults],
             &statuses,
-            &w,
+            &Fixed {
+                widths: w.to_vec(),
+                ..Fixed::default()
+            },
             &Policy::default(),
             &Default::default(),
         )
@@ -1298,6 +1340,211 @@ fn a_dominated_region_keeps_its_protection_level() {
     };
     assert_eq!(check(40), (true, 400, Some(455)));
     assert_eq!(check(60), (false, 400, Some(455)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounds the attacker knows beyond non-negativity (public counts, relations between series).
+// ---------------------------------------------------------------------------------------------
+
+/// Random hierarchies where the attacker also knows bounds of some inner cells (a public
+/// population above a count, for instance): every hidden sensitive cell keeps a range at least
+/// k wide for that attacker (LP and brute force with the bounds, written here), the certified
+/// audit agrees and rejects a witness that leaves a bound; a refusal happens only where the
+/// bounds alone leave a cell less than k of room.
+fn run_bounds_case(seed: u64, brute: bool) -> Result<(), TestCaseError> {
+    let case = generate(seed, if brute { 5 } else { 10 }, !brute);
+    let mut rng = Rng(seed ^ 0xb0b);
+    let k = case.k;
+    let bounds: Vec<Bounds> = case
+        .series
+        .iter()
+        .enumerate()
+        .map(|(s, values)| {
+            let (mut lower, mut upper) = (Vec::new(), Vec::new());
+            for &v in values {
+                // Mostly wide enough to protect, sometimes not (then a refusal is expected).
+                let bounded = rng.below(2) == 0;
+                lower.push(if bounded {
+                    v - (rng.below(2 * k as u64 + 1) as i64).min(v)
+                } else {
+                    0
+                });
+                upper.push(bounded.then(|| v + rng.below(2 * k as u64 + 1) as i64 + k / 2));
+            }
+            Bounds {
+                series: s,
+                lower,
+                upper,
+            }
+        })
+        .collect();
+    let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
+    let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
+    let policy = Policy {
+        threshold: k,
+        singleton_width: 0,
+        ..Policy::default()
+    };
+    let fixed = Fixed {
+        bounds: bounds.clone(),
+        ..Fixed::default()
+    };
+    let p = protect(&system, &series, &fixed, &policy)
+        .map_err(|e| TestCaseError::fail(format!("protect failed: {e}")))?;
+    let published = published_rows(&system, &p.statuses);
+    for c in 0..system.n_cells() {
+        if !matches!(p.statuses[c], Status::Primary(_)) {
+            continue;
+        }
+        let target = system.cell(c);
+        prop_assert!(
+            !in_span(case.n, &published, target),
+            "cell {} recomputed",
+            c
+        );
+        for (s, values) in series.iter().enumerate() {
+            // The room the bounds alone leave the cell.
+            let b = &bounds[s];
+            let room: Option<i64> = target
+                .iter()
+                .map(|&i| b.upper[i as usize].map(|u| u - b.lower[i as usize]))
+                .sum();
+            let need = room.map_or(k, |r| r.min(k));
+            let (lo, hi) = lp_attack_within(
+                case.n,
+                &published,
+                values,
+                target,
+                &bounds[s].lower,
+                &bounds[s].upper,
+            );
+            let (lo, hi) = ((lo - 1e-6).ceil(), (hi + 1e-6).floor());
+            prop_assert!(
+                hi - lo >= need as f64,
+                "cell {} series {}: [{}, {}] for an attacker with the bounds (need {})",
+                c,
+                s,
+                lo,
+                hi,
+                need
+            );
+            if brute
+                && let Some((blo, bhi)) = brute_force_within(
+                    case.n,
+                    &published,
+                    values,
+                    target,
+                    &bounds[s].lower,
+                    &bounds[s].upper,
+                )
+            {
+                prop_assert!(
+                    bhi.is_none_or(|h| h - blo >= need),
+                    "brute force: cell {} series {}: [{}, {:?}]",
+                    c,
+                    s,
+                    blo,
+                    bhi
+                );
+            }
+        }
+    }
+    let a = audit_fixed(
+        &system,
+        &series,
+        &p.statuses,
+        &fixed,
+        &policy,
+        &p.certificate,
+    )
+    .unwrap();
+    prop_assert!(a.passed(), "audit: {:?}", a.first_failure());
+    prop_assert_eq!(a.invalid_witnesses, 0);
+    // A witness that takes an inner cell above its upper bound is rejected.
+    let bounded = p.certificate.witnesses.iter().find_map(|w| {
+        let b = &bounds[w.series];
+        let (i, _) = w.delta.first()?;
+        let u = b.upper[*i as usize]?;
+        let mut bad = w.clone();
+        bad.delta[0].1 = (u - series[w.series][*i as usize] + 1) * w.denominator;
+        Some(bad)
+    });
+    if let Some(bad) = bounded {
+        let t = audit_fixed(
+            &system,
+            &series,
+            &p.statuses,
+            &fixed,
+            &policy,
+            &spiegel_disclosure::Certificate {
+                witnesses: vec![bad],
+            },
+        )
+        .unwrap();
+        prop_assert_eq!(t.invalid_witnesses, 1);
+    }
+    Ok(())
+}
+
+/// How often protection without the bounds leaves a cell narrower than k for an attacker who
+/// knows them (so that the property above can fail).
+#[test]
+fn bounds_matter() {
+    let mut narrowed = 0;
+    for seed in 0..40u64 {
+        let case = generate(seed, 10, true);
+        let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
+        let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
+        let policy = Policy {
+            threshold: case.k,
+            singleton_width: 0,
+            ..Policy::default()
+        };
+        let p = protect(&system, &series, &Fixed::default(), &policy).unwrap();
+        // The attacker knows each inner cell to within one of its value.
+        let bounds: Vec<Bounds> = case
+            .series
+            .iter()
+            .enumerate()
+            .map(|(s, v)| Bounds {
+                series: s,
+                lower: v.iter().map(|&x| (x - 1).max(0)).collect(),
+                upper: v.iter().map(|&x| Some(x + 1)).collect(),
+            })
+            .collect();
+        let fixed = Fixed {
+            bounds,
+            ..Fixed::default()
+        };
+        let a = audit_fixed(
+            &system,
+            &series,
+            &p.statuses,
+            &fixed,
+            &policy,
+            &Default::default(),
+        )
+        .unwrap();
+        narrowed += usize::from(!a.passed());
+    }
+    assert!(
+        narrowed > 10,
+        "only {narrowed} of 40 narrowed by the bounds"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn bounded_attacker_gets_no_narrow_range(seed in any::<u64>()) {
+        run_bounds_case(seed, false)?;
+    }
+
+    #[test]
+    fn bounded_attacker_on_tiny_systems_brute_force(seed in any::<u64>()) {
+        run_bounds_case(seed, true)?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

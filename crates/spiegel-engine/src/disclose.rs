@@ -18,7 +18,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use spiegel_disclosure::{
-    AuditRecord, CellWidth, Error as DError, Fixed, LinearSystem, MagnitudeRule, Policy,
+    AuditRecord, Bounds, CellWidth, Error as DError, Fixed, LinearSystem, MagnitudeRule, Policy,
     PrimaryReason, Status, Witness, protect as protect_cells,
 };
 use spiegel_model::{Catalogue, Indicator, Quantity};
@@ -310,9 +310,31 @@ impl System {
         })
     }
 
-    /// A witness over the merged inner cells as one over the finest cells.
-    fn finest_witness(&self, w: &Witness, dense: &[i64]) -> Witness {
-        w.spread(&self.finest, dense)
+    /// A witness over the merged inner cells as one over the finest cells,
+    /// each within its upper bound if it has one (`None` if it does not fit).
+    fn finest_witness(
+        &self,
+        w: &Witness,
+        dense: &[i64],
+        upper: Option<&[Option<i64>]>,
+    ) -> Option<Witness> {
+        match upper {
+            None => Some(w.spread(&self.finest, dense)),
+            Some(upper) => w.spread_within(&self.finest, dense, &vec![0; dense.len()], upper),
+        }
+    }
+
+    /// Upper bounds of the finest cells summed onto the merged inner cells
+    /// (`None` where a finest cell has none).
+    fn bound(&self, dense: &[Option<i64>]) -> Vec<Option<i64>> {
+        let mut out = vec![Some(0); self.n_inner];
+        for (k, m) in self.merged.iter().enumerate() {
+            if let Some(m) = m {
+                let o = &mut out[*m as usize];
+                *o = o.zip(dense[k]).map(|(a, b)| a + b);
+            }
+        }
+        out
     }
 
     /// A dense finest-cell series summed onto the merged inner cells.
@@ -440,6 +462,10 @@ pub(crate) fn protect(
         den: Vec<i64>,
         /// Protection levels by the magnitude rules, per map cell.
         levels: Vec<[Option<i64>; 2]>,
+        /// A public denominator (inhabitants), per finest cell: the
+        /// numerator cannot exceed it, and an attacker knows it (`None`
+        /// where the numerator does exceed it: then it is no bound).
+        public_bound: Option<Vec<Option<i64>>>,
     }
     let mut inds: Vec<Option<Ind>> = Vec::with_capacity(n);
     for (ind, s) in catalogue.indicators.iter().zip(&finest.series) {
@@ -459,6 +485,12 @@ pub(crate) fn protect(
                 .map(|c| levels(ind, c, magnitude))
                 .collect()
         };
+        let public_bound = (map.space == CellSpace::Population).then(|| {
+            dense
+                .iter()
+                .map(|c| (c.numerator <= c.denominator).then_some(c.denominator))
+                .collect()
+        });
         inds.push(Some(Ind {
             id: &ind.id,
             map,
@@ -466,6 +498,7 @@ pub(crate) fn protect(
             num: dense.iter().map(|c| c.numerator).collect(),
             den: dense.iter().map(|c| c.denominator).collect(),
             levels,
+            public_bound,
         }));
     }
     let forced_cell =
@@ -604,7 +637,7 @@ pub(crate) fn protect(
                 p.certificate
                     .witnesses
                     .iter()
-                    .map(|w| sys.finest_witness(w, counts)),
+                    .filter_map(|w| sys.finest_witness(w, counts, None)),
             );
             hidden.extend(
                 p.statuses
@@ -638,73 +671,86 @@ pub(crate) fn protect(
         Vec<Witness>,
     );
     let indices: Vec<usize> = (0..n).filter(|&i| inds[i].is_some()).collect();
-    let outcomes =
-        par_map(threads, &indices, |&i| -> Result<Outcome> {
-            let ind = inds[i].as_ref().expect("filtered");
-            let map = ind.map;
-            let mut row = vec![None; map.cells.len()];
-            for &j in &ind.cells {
-                // Cells without finest cells: structural zeros, published.
-                row[j] = Some(RowStatus::Published);
-            }
-            let (mut records, mut previous, mut witnesses) = (Vec::new(), 0, Vec::new());
-            for part in parts(map, &ind.cells, &forced_cell) {
-                let sys = System::new(map, &part, ind.id)?;
-                let kept = &sys.kept;
-                let forced: Vec<usize> = (0..kept.len())
-                    .filter(|&c| forced_cell(&map.cells[kept[c]]))
-                    .collect();
-                let fixed = Fixed {
-                    previously_published: (0..kept.len())
-                        .filter(|&c| previously[i].contains(&kept[c]) && !forced.contains(&c))
-                        .collect(),
-                    hidden: (0..kept.len())
-                        .filter(|&c| hidden_den[i].contains(&kept[c]))
-                        .collect(),
-                    widths: (0..kept.len())
-                        .flat_map(|c| {
-                            let l = ind.levels[kept[c]];
-                            (0..2).filter_map(move |series| {
-                                l[series].map(|width| CellWidth {
-                                    cell: c,
-                                    series,
-                                    width,
-                                })
+    let outcomes = par_map(threads, &indices, |&i| -> Result<Outcome> {
+        let ind = inds[i].as_ref().expect("filtered");
+        let map = ind.map;
+        let mut row = vec![None; map.cells.len()];
+        for &j in &ind.cells {
+            // Cells without finest cells: structural zeros, published.
+            row[j] = Some(RowStatus::Published);
+        }
+        let (mut records, mut previous, mut witnesses) = (Vec::new(), 0, Vec::new());
+        for part in parts(map, &ind.cells, &forced_cell) {
+            let sys = System::new(map, &part, ind.id)?;
+            let kept = &sys.kept;
+            let forced: Vec<usize> = (0..kept.len())
+                .filter(|&c| forced_cell(&map.cells[kept[c]]))
+                .collect();
+            let fixed = Fixed {
+                previously_published: (0..kept.len())
+                    .filter(|&c| previously[i].contains(&kept[c]) && !forced.contains(&c))
+                    .collect(),
+                hidden: (0..kept.len())
+                    .filter(|&c| hidden_den[i].contains(&kept[c]))
+                    .collect(),
+                widths: (0..kept.len())
+                    .flat_map(|c| {
+                        let l = ind.levels[kept[c]];
+                        (0..2).filter_map(move |series| {
+                            l[series].map(|width| CellWidth {
+                                cell: c,
+                                series,
+                                width,
                             })
                         })
-                        .collect(),
-                    forced,
-                    ..Fixed::default()
+                    })
+                    .collect(),
+                // What the public population tells about the numerator.
+                bounds: ind
+                    .public_bound
+                    .iter()
+                    .map(|b| Bounds {
+                        series: 0,
+                        lower: vec![0; sys.n_inner],
+                        upper: sys.bound(b),
+                    })
+                    .collect(),
+                forced,
+                ..Fixed::default()
+            };
+            let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
+            let (num, den) = (sys.series(&ind.num), sys.series(&ind.den));
+            let p = protect_cells(&sys.system, &[&num, &den], &fixed, policy)
+                .map_err(|e| refusal(ind.id, &cells, e, "protecting the indicator"))?;
+            for (c, s) in p.statuses.iter().enumerate() {
+                let j = kept[c];
+                let status = match s {
+                    Status::Published => RowStatus::Published,
+                    Status::Primary(_) => RowStatus::Primary,
+                    Status::Forced => RowStatus::Forced,
+                    Status::Secondary => RowStatus::Secondary {
+                        shared: hidden_den[i].contains(&j),
+                    },
+                    // A status this engine does not know: hide the cell (fail safe).
+                    _ => RowStatus::Secondary { shared: false },
                 };
-                let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
-                let (num, den) = (sys.series(&ind.num), sys.series(&ind.den));
-                let p = protect_cells(&sys.system, &[&num, &den], &fixed, policy)
-                    .map_err(|e| refusal(ind.id, &cells, e, "protecting the indicator"))?;
-                for (c, s) in p.statuses.iter().enumerate() {
-                    let j = kept[c];
-                    let status = match s {
-                        Status::Published => RowStatus::Published,
-                        Status::Primary(_) => RowStatus::Primary,
-                        Status::Forced => RowStatus::Forced,
-                        Status::Secondary => RowStatus::Secondary {
-                            shared: hidden_den[i].contains(&j),
-                        },
-                        // A status this engine does not know: hide the cell (fail safe).
-                        _ => RowStatus::Secondary { shared: false },
-                    };
-                    // A cell in two parts (the forced national total) is forced in both.
-                    if row[j].is_none_or(|r| r == RowStatus::Published || r == RowStatus::Forced) {
-                        row[j] = Some(status);
-                    }
+                // A cell in two parts (the forced national total) is forced in both.
+                if row[j].is_none_or(|r| r == RowStatus::Published || r == RowStatus::Forced) {
+                    row[j] = Some(status);
                 }
-                witnesses.extend(p.certificate.witnesses.iter().map(|w| {
-                    sys.finest_witness(w, if w.series == 0 { &ind.num } else { &ind.den })
-                }));
-                records.extend(p.intervals.into_iter().map(|r| (kept[r.cell], r)));
-                previous += fixed.previously_published.len();
             }
-            Ok((row, records, previous, witnesses))
-        });
+            witnesses.extend(p.certificate.witnesses.iter().filter_map(|w| {
+                if w.series == 0 {
+                    sys.finest_witness(w, &ind.num, ind.public_bound.as_deref())
+                } else {
+                    sys.finest_witness(w, &ind.den, None)
+                }
+            }));
+            records.extend(p.intervals.into_iter().map(|r| (kept[r.cell], r)));
+            previous += fixed.previously_published.len();
+        }
+        Ok((row, records, previous, witnesses))
+    });
     for (&i, outcome) in indices.iter().zip(outcomes) {
         let (row, records, previous, witnesses) = outcome?;
         let ind = inds[i].as_ref().expect("filtered");

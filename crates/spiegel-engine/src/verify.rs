@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::Int64Type;
 use spiegel_disclosure::{
-    Audit, CellWidth, Certificate, LinearSystem, MagnitudeRule, Policy, PrimaryReason, Status,
-    Witness, audit_widths, largest_two,
+    Audit, CellWidth, Certificate, Fixed, LinearSystem, MagnitudeRule, Policy, PrimaryReason,
+    Status, Witness, audit_fixed, largest_two,
 };
 
 use crate::cells::{CellKey, CellSpace, FinestCells, PublishedCell, RegionMap};
@@ -257,6 +257,21 @@ impl Reduced {
         Certificate { witnesses }
     }
 
+    /// Upper bounds of finest cells on the merged columns (`None` where any
+    /// of a column's finest cells has none).
+    fn project_upper(&self, dense: &[Option<i64>]) -> Vec<Option<i64>> {
+        let mut out = vec![Some(0); self.n];
+        for (k, c) in self.column.iter().enumerate() {
+            if let Some(c) = c {
+                out[*c as usize] = match (out[*c as usize], dense[k]) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    _ => None,
+                };
+            }
+        }
+        out
+    }
+
     /// A dense finest-cell series on the merged columns.
     fn project(&self, dense: &[i64]) -> Vec<i64> {
         let mut out = vec![0; self.n];
@@ -428,12 +443,33 @@ pub(crate) fn verify(
             let part_statuses: Vec<Status> = part.iter().map(|&c| statuses[c]).collect();
             let r = Reduced::new(keys.len(), &part_rows).map_err(|e| fail(id, e))?;
             let certificate = r.certificate(certificates.indicators.get(id).map(Vec::as_slice));
-            let widths = widths_of(part.iter().map(|&c| levels[c]));
-            let a = audit_widths(
+            // Inhabitants are public: the attacker knows each finest
+            // cell's, and that its numerator is no larger.
+            let bounds = (series.space == CellSpace::Population)
+                .then(|| {
+                    let upper: Vec<Option<i64>> = num
+                        .iter()
+                        .zip(&den)
+                        .map(|(&n, &d)| (n <= d).then_some(d))
+                        .collect();
+                    spiegel_disclosure::Bounds {
+                        series: 0,
+                        lower: vec![0; r.n],
+                        upper: r.project_upper(&upper),
+                    }
+                })
+                .into_iter()
+                .collect();
+            let fixed = Fixed {
+                widths: widths_of(part.iter().map(|&c| levels[c])),
+                bounds,
+                ..Fixed::default()
+            };
+            let a = audit_fixed(
                 &r.system,
                 &[&r.project(&num), &r.project(&den)],
                 &part_statuses,
-                &widths,
+                &fixed,
                 policy,
                 &certificate,
             )
@@ -537,12 +573,15 @@ pub(crate) fn verify(
             let r = Reduced::new(keys.len(), &part_rows).map_err(|e| fail(&name, e))?;
             let certificate =
                 r.certificate(certificates.denominators.get(&space).map(Vec::as_slice));
-            let widths = widths_of(part.iter().map(|&c| [levels[c], None]));
-            let a = audit_widths(
+            let fixed = Fixed {
+                widths: widths_of(part.iter().map(|&c| [levels[c], None])),
+                ..Fixed::default()
+            };
+            let a = audit_fixed(
                 &r.system,
                 &[&r.project(&den)],
                 &part_statuses,
-                &widths,
+                &fixed,
                 policy,
                 &certificate,
             )
