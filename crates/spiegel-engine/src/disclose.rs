@@ -10,7 +10,7 @@
 //! give away a denominator another one hides; each indicator is then protected
 //! with those hidden cells hidden too.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -19,13 +19,27 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use spiegel_disclosure::{
     AuditRecord, Bounds, CellWidth, Error as DError, Fixed, LinearSystem, MagnitudeRule, Policy,
-    PrimaryReason, Status, Witness, protect as protect_cells,
+    PrimaryReason, Status, Witness, audit_with, protect as protect_cells,
 };
 use spiegel_model::{Catalogue, Indicator, Quantity};
 
 use crate::cells::{CellMap, CellSpace, Counts, FinestCells, PublishedCell};
 use crate::error::{EngineError, Result};
+use crate::relations::{Family, Joint, SeriesRef};
 use crate::results::status;
+
+/// Why a cell is hidden to protect another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// A cell of the same indicator.
+    Own,
+    /// A count another indicator shares and hides: the same denominator,
+    /// or one indicator's numerator that is another's denominator.
+    Shared,
+    /// A count that the definitions relate to another indicator's (nested
+    /// or disjoint; see `relations.rs`).
+    Related,
+}
 
 /// The final disclosure status of a results row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +48,8 @@ pub(crate) enum RowStatus {
     Published,
     /// Hidden: its own counts are sensitive.
     Primary,
-    /// Hidden to protect another cell (`shared`: a cell whose count another
-    /// indicator shares and hides: the same denominator, or one indicator's
-    /// numerator that is another's denominator).
-    Secondary { shared: bool },
+    /// Hidden to protect another cell: see [`Why`].
+    Secondary(Why),
     /// Published because the policy forces it.
     Forced,
 }
@@ -53,7 +65,7 @@ impl RowStatus {
         match self {
             RowStatus::Published => status::PUBLISHED,
             RowStatus::Primary => status::SUPPRESSED_PRIMARY,
-            RowStatus::Secondary { .. } => status::SUPPRESSED_SECONDARY,
+            RowStatus::Secondary(_) => status::SUPPRESSED_SECONDARY,
             RowStatus::Forced => status::FORCED,
         }
     }
@@ -71,8 +83,9 @@ impl RowStatus {
             RowStatus::Primary => Some(
                 primary_reason(counts, levels, policy).unwrap_or_else(|| "sensitive".to_string()),
             ),
-            RowStatus::Secondary { shared: false } => Some("protects_primary_cell".into()),
-            RowStatus::Secondary { shared: true } => Some("protects_shared_count".into()),
+            RowStatus::Secondary(Why::Own) => Some("protects_primary_cell".into()),
+            RowStatus::Secondary(Why::Shared) => Some("protects_shared_count".into()),
+            RowStatus::Secondary(Why::Related) => Some("protects_related_count".into()),
             RowStatus::Forced => Some("forced_by_policy".into()),
         }
     }
@@ -172,6 +185,9 @@ pub(crate) struct Protected {
 pub(crate) struct Certificates {
     pub indicators: HashMap<String, Vec<Witness>>,
     pub denominators: HashMap<CellSpace, Vec<Witness>>,
+    /// Per family of related counts (`relations::families` order): witnesses over
+    /// (finest cell, part), `finest * parts + part`.
+    pub families: Vec<Vec<Witness>>,
 }
 
 /// Whether a map cell is published for an indicator (its stratifiers are
@@ -426,6 +442,256 @@ pub(crate) fn merge<'a>(
     (merged, n, out)
 }
 
+/// Per indicator: its map, its cells, its dense counts.
+pub(crate) struct Ind<'a> {
+    pub id: &'a str,
+    pub map: &'a CellMap,
+    pub cells: Vec<usize>,
+    pub num: Vec<i64>,
+    pub den: Vec<i64>,
+    /// Protection levels by the magnitude rules, per map cell.
+    pub levels: Vec<[Option<i64>; 2]>,
+    /// A public denominator (inhabitants), per finest cell: the
+    /// numerator cannot exceed it, and an attacker knows it (`None`
+    /// where the numerator does exceed it: then it is no bound).
+    pub public_bound: Option<Vec<Option<i64>>>,
+}
+
+/// What protecting a family of related counts needs from the run.
+struct JointContext<'a, 'b> {
+    inds: &'b [Option<Ind<'a>>],
+    forced_cell: &'b (dyn Fn(&PublishedCell) -> bool + Sync),
+    previously: &'b [BTreeSet<usize>],
+    policy: &'b Policy,
+}
+
+/// One row of a family's joint system: a node's count in a published cell,
+/// and the indicators (with their series) that publish that count there.
+struct JointRow {
+    node: usize,
+    cell: usize,
+    holders: Vec<SeriesRef>,
+}
+
+type JointRecords = Vec<((usize, usize, usize), AuditRecord)>;
+
+impl JointContext<'_, '_> {
+    fn ind(&self, i: usize) -> &Ind<'_> {
+        self.inds[i]
+            .as_ref()
+            .expect("family members are run indicators")
+    }
+
+    fn dense(&self, (i, r): SeriesRef) -> Vec<i64> {
+        let ind = self.ind(i);
+        if r == 0 {
+            ind.num.clone()
+        } else {
+            ind.den.clone()
+        }
+    }
+
+    /// Checks a family's joint system against the statuses so far (with the
+    /// witnesses already found, turned into joint ones); where it fails,
+    /// protects it, hiding more cells (in every indicator that publishes
+    /// them). Returns the family's witnesses over (finest cell, part) and its
+    /// audit records.
+    fn protect(&self, family: &Family, base: &[Vec<Option<RowStatus>>]) -> Result<JointOutcome> {
+        let members: Vec<usize> = family.indicators().into_iter().collect();
+        if members.iter().any(|&i| self.inds[i].is_none()) {
+            return Ok(JointOutcome::default());
+        }
+        let map = self.ind(members[0]).map;
+        if members.iter().any(|&i| self.ind(i).map.space != map.space) {
+            return Ok(JointOutcome::default());
+        }
+        // The public attacker with every relation of the family (the singleton rule is
+        // applied per indicator and per shared count).
+        let public = Policy {
+            singleton_width: 0,
+            ..self.policy.clone()
+        };
+        let mut statuses = base.to_vec();
+        let mut hide: Vec<(usize, usize)> = Vec::new();
+        let name = members
+            .iter()
+            .map(|&i| self.ind(i).id)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let parts = family.parts(&|s| self.dense(s)).map_err(|e| match e {
+            EngineError::Disclosure { message, .. } => EngineError::Disclosure {
+                indicator: name.clone(),
+                message,
+            },
+            other => other,
+        })?;
+        let mut rows: Vec<JointRow> = Vec::new();
+        for (node, series) in family.nodes.iter().enumerate() {
+            let mut by_cell: BTreeMap<usize, Vec<SeriesRef>> = BTreeMap::new();
+            for &(i, r) in series {
+                for &j in &self.ind(i).cells {
+                    if !map.members[j].is_empty() {
+                        by_cell.entry(j).or_default().push((i, r));
+                    }
+                }
+            }
+            rows.extend(by_cell.into_iter().map(|(cell, holders)| JointRow {
+                node,
+                cell,
+                holders,
+            }));
+        }
+        let union: Vec<usize> = rows
+            .iter()
+            .map(|r| r.cell)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let value =
+            |d: &[i64], j: usize| -> i64 { map.members[j].iter().map(|&k| d[k as usize]).sum() };
+        let node_counts: Vec<Vec<i64>> = family.nodes.iter().map(|n| self.dense(n[0])).collect();
+        let (mut finest_witnesses, mut records) = (Vec::new(), Vec::new());
+        for part in crate::disclose::parts(map, &union, &self.forced_cell) {
+            let here: Vec<&JointRow> = rows
+                .iter()
+                .filter(|r| part.binary_search(&r.cell).is_ok())
+                .collect();
+            let joint = Joint::new(
+                family,
+                &here
+                    .iter()
+                    .map(|r| (r.node, map.members[r.cell].clone()))
+                    .collect::<Vec<_>>(),
+                &parts,
+            )?;
+            let row_status = |r: &JointRow, statuses: &[Vec<Option<RowStatus>>]| {
+                let of = |i: usize| statuses[i][r.cell];
+                if r.holders
+                    .iter()
+                    .any(|&(i, _)| of(i) == Some(RowStatus::Forced))
+                {
+                    Some(RowStatus::Forced)
+                } else if r
+                    .holders
+                    .iter()
+                    .any(|&(i, _)| of(i).is_some_and(|s| s.is_published()))
+                {
+                    Some(RowStatus::Published)
+                } else {
+                    None
+                }
+            };
+            // Sensitive: a small count, or a numerator over a small denominator.
+            let sensitive = |r: &JointRow| {
+                self.policy.sensitive(value(&node_counts[r.node], r.cell))
+                    || r.holders.iter().any(|&(i, role)| {
+                        role == 0 && self.policy.sensitive(value(&self.ind(i).den, r.cell))
+                    })
+            };
+            let crate_status =
+                |r: &JointRow, statuses: &[Vec<Option<RowStatus>>]| match row_status(r, statuses) {
+                    Some(RowStatus::Forced) => Status::Forced,
+                    Some(_) => Status::Published,
+                    None if sensitive(r) => Status::Primary(MANUAL),
+                    None => Status::Secondary,
+                };
+            let current: Vec<Status> = here.iter().map(|r| crate_status(r, &statuses)).collect();
+            let series: &[&[i64]] = &[&joint.values];
+            let audit_records;
+            {
+                // The joint system protected with every hidden row kept hidden: it proves
+                // what holds already and hides more where that is not enough.
+                let rows_where = |f: &dyn Fn(usize) -> bool| {
+                    (0..here.len()).filter(|&c| f(c)).collect::<Vec<_>>()
+                };
+                let fixed = Fixed {
+                    forced: rows_where(&|c| current[c] == Status::Forced),
+                    previously_published: rows_where(&|c| {
+                        current[c] == Status::Published
+                            && here[c]
+                                .holders
+                                .iter()
+                                .any(|&(i, _)| self.previously[i].contains(&here[c].cell))
+                    }),
+                    hidden: rows_where(&|c| current[c] == Status::Secondary),
+                    primary: rows_where(&|c| matches!(current[c], Status::Primary(_)))
+                        .into_iter()
+                        .map(|c| (c, MANUAL))
+                        .collect(),
+                    ..Fixed::default()
+                };
+                let cells: Vec<&PublishedCell> = here.iter().map(|r| &map.cells[r.cell]).collect();
+                let p = protect_cells(&joint.system, series, &fixed, &public)
+                    .map_err(|e| refusal(&name, &cells, e, "protecting related counts"))?;
+                for (c, st) in p.statuses.iter().enumerate() {
+                    if !st.is_hidden() || current[c].is_hidden() {
+                        continue;
+                    }
+                    for &(i, _) in &here[c].holders {
+                        let s = &mut statuses[i][here[c].cell];
+                        if s.is_some_and(|s| s == RowStatus::Published) {
+                            *s = Some(RowStatus::Secondary(Why::Related));
+                            hide.push((i, here[c].cell));
+                        }
+                    }
+                }
+                // The final statuses (a cell hidden for one count is hidden for all),
+                // audited with the protection's own proof.
+                let now: Vec<Status> = here.iter().map(|r| crate_status(r, &statuses)).collect();
+                let a = audit_with(&joint.system, series, &now, &public, &p.certificate).map_err(
+                    |e| EngineError::Disclosure {
+                        indicator: name.clone(),
+                        message: e.to_string(),
+                    },
+                )?;
+                if let Some(first) = a.first_failure() {
+                    return Err(EngineError::Disclosure {
+                        indicator: name.clone(),
+                        message: format!(
+                            "protecting related counts did not pass its own audit: {first}"
+                        ),
+                    });
+                }
+                finest_witnesses.extend(
+                    p.certificate
+                        .witnesses
+                        .iter()
+                        .filter_map(|w| joint.finest_witness(w, &parts)),
+                );
+                audit_records = a.records;
+            }
+            for r in audit_records.into_iter().filter(|r| r.sensitive) {
+                for &(i, role) in &here[r.cell].holders {
+                    let cell = here[r.cell].cell;
+                    if statuses[i][cell].is_some_and(|s| !s.is_published()) {
+                        records.push((
+                            (i, cell, role),
+                            AuditRecord {
+                                series: role,
+                                ..r.clone()
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(JointOutcome {
+            witnesses: finest_witnesses,
+            records,
+            hide,
+        })
+    }
+}
+
+/// What protecting a family gives: its witnesses over (finest cell, part), its audit
+/// records, and the cells (indicator, map cell) it hides besides.
+#[derive(Default)]
+struct JointOutcome {
+    witnesses: Vec<Witness>,
+    records: JointRecords,
+    hide: Vec<(usize, usize)>,
+}
+
 /// The rules a run protects by: the counts' policy, the magnitude rules and
 /// the levels whose totals are forced.
 pub(crate) struct Rules<'a> {
@@ -453,20 +719,6 @@ pub(crate) fn protect(
     let mut audit = AuditBuilder::default();
     let mut summary = DisclosureSummary::default();
 
-    // Per indicator: its map, its cells, its dense counts.
-    struct Ind<'a> {
-        id: &'a str,
-        map: &'a CellMap,
-        cells: Vec<usize>,
-        num: Vec<i64>,
-        den: Vec<i64>,
-        /// Protection levels by the magnitude rules, per map cell.
-        levels: Vec<[Option<i64>; 2]>,
-        /// A public denominator (inhabitants), per finest cell: the
-        /// numerator cannot exceed it, and an attacker knows it (`None`
-        /// where the numerator does exceed it: then it is no bound).
-        public_bound: Option<Vec<Option<i64>>>,
-    }
     let mut inds: Vec<Option<Ind>> = Vec::with_capacity(n);
     for (ind, s) in catalogue.indicators.iter().zip(&finest.series) {
         let Some(map) = cell_maps.iter().find(|m| m.space == s.space) else {
@@ -728,11 +980,11 @@ pub(crate) fn protect(
                     Status::Published => RowStatus::Published,
                     Status::Primary(_) => RowStatus::Primary,
                     Status::Forced => RowStatus::Forced,
-                    Status::Secondary => RowStatus::Secondary {
-                        shared: hidden_den[i].contains(&j),
-                    },
+                    Status::Secondary if hidden_den[i].contains(&j) => {
+                        RowStatus::Secondary(Why::Shared)
+                    }
                     // A status this engine does not know: hide the cell (fail safe).
-                    _ => RowStatus::Secondary { shared: false },
+                    _ => RowStatus::Secondary(Why::Own),
                 };
                 // A cell in two parts (the forced national total) is forced in both.
                 if row[j].is_none_or(|r| r == RowStatus::Published || r == RowStatus::Forced) {
@@ -751,6 +1003,8 @@ pub(crate) fn protect(
         }
         Ok((row, records, previous, witnesses))
     });
+    // The audit records by (indicator, map cell, series).
+    let mut all_records: BTreeMap<(usize, usize, usize), AuditRecord> = BTreeMap::new();
     for (&i, outcome) in indices.iter().zip(outcomes) {
         let (row, records, previous, witnesses) = outcome?;
         let ind = inds[i].as_ref().expect("filtered");
@@ -758,24 +1012,75 @@ pub(crate) fn protect(
             .indicators
             .insert(ind.id.to_string(), witnesses);
         summary.previously_published += previous;
+        for (j, r) in records {
+            all_records.insert((i, j, r.series), r);
+        }
+        statuses[i] = row;
+    }
+
+    // 3. Counts the definitions relate across indicators (nested, disjoint,
+    //    within a shared denominator), each family as one joint system.
+    let ctx = JointContext {
+        inds: &inds,
+        forced_cell: &forced_cell,
+        previously: &previously,
+        policy,
+    };
+    // Each family against the statuses of steps 1 and 2, all at once: hiding
+    // more for one family keeps every other family's proof (fewer equations
+    // only admit more tables).
+    let families = crate::relations::families(catalogue);
+    let outcomes = par_map(threads, &families, |family| ctx.protect(family, &statuses));
+    for outcome in outcomes {
+        let JointOutcome {
+            witnesses,
+            records,
+            hide,
+        } = outcome?;
+        for (i, j) in hide {
+            if statuses[i][j] == Some(RowStatus::Published) {
+                statuses[i][j] = Some(RowStatus::Secondary(Why::Related));
+            }
+        }
+        certificates.families.push(witnesses);
+        for (key, r) in records {
+            // The joint attacker knows more: keep the narrower range.
+            let narrower = all_records.get(&key).is_none_or(|old| {
+                let width = |r: &AuditRecord| r.upper.map(|u| u - r.lower);
+                match (width(&r), width(old)) {
+                    (Some(a), Some(b)) => a < b,
+                    (Some(_), None) => true,
+                    _ => false,
+                }
+            });
+            if narrower {
+                all_records.insert(key, r);
+            }
+        }
+    }
+
+    for (i, row) in statuses.iter().enumerate() {
+        if inds[i].is_none() {
+            continue;
+        }
         for s in row.iter().flatten() {
             summary.cells += 1;
             match s {
                 RowStatus::Primary => summary.primary += 1,
-                RowStatus::Secondary { .. } => summary.secondary += 1,
+                RowStatus::Secondary(_) => summary.secondary += 1,
                 RowStatus::Forced => summary.forced += 1,
                 RowStatus::Published => {}
             }
         }
-        for (j, r) in &records {
-            audit.push(
-                ind.id,
-                &ind.map.cells[*j],
-                row[*j].expect("a system cell"),
-                r,
-            );
-        }
-        statuses[i] = row;
+    }
+    for ((i, j, _), r) in &all_records {
+        let ind = inds[*i].as_ref().expect("records of indicators");
+        audit.push(
+            ind.id,
+            &ind.map.cells[*j],
+            statuses[*i][*j].expect("a system cell"),
+            r,
+        );
     }
     Ok(Protected {
         statuses,

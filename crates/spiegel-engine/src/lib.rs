@@ -24,6 +24,7 @@ mod error;
 mod figures;
 mod largest;
 mod quality;
+mod relations;
 pub mod results;
 mod run;
 mod source;

@@ -590,8 +590,11 @@ impl Engine {
             &results,
             &finest,
             &regions,
-            &policy,
-            &magnitude,
+            &crate::verify::Knowledge {
+                policy: &policy,
+                magnitude: &magnitude,
+                catalogue: &self.catalogue,
+            },
             &protected.certificates,
             self.threads(),
         )?;

@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::Int64Type;
 use spiegel_disclosure::{
     Audit, CellWidth, Certificate, Fixed, LinearSystem, MagnitudeRule, Policy, PrimaryReason,
-    Status, Witness, audit_fixed, largest_two,
+    Status, Witness, audit_fixed, audit_with, largest_two,
 };
 
 use crate::cells::{CellKey, CellSpace, FinestCells, PublishedCell, RegionMap};
@@ -341,15 +341,23 @@ fn widths_of(levels: impl Iterator<Item = [Option<i64>; 2]>) -> Vec<CellWidth> {
 
 /// Verifies every indicator of a results table, and every denominator that
 /// several indicators share.
+/// What the verifier holds the release to: the policy, the magnitude rules,
+/// and the catalogue (whose definitions relate counts across indicators).
+pub(crate) struct Knowledge<'a> {
+    pub policy: &'a Policy,
+    pub magnitude: &'a [MagnitudeRule],
+    pub catalogue: &'a spiegel_model::Catalogue,
+}
+
 pub(crate) fn verify(
     results: &RecordBatch,
     finest: &FinestCells,
     regions: &RegionMap,
-    policy: &Policy,
-    magnitude: &[MagnitudeRule],
+    knowledge: &Knowledge<'_>,
     certificates: &Certificates,
     threads: usize,
 ) -> Result<()> {
+    let (policy, magnitude) = (knowledge.policy, knowledge.magnitude);
     let by_indicator = rows(results)?;
     let mut indexes: HashMap<CellSpace, (Vec<CellKey>, Index)> = HashMap::new();
     for series in &finest.series {
@@ -592,5 +600,179 @@ pub(crate) fn verify(
             }
         }
     }
-    Ok(())
+    related(
+        &by_indicator,
+        finest,
+        &indexes,
+        knowledge,
+        certificates,
+        threads,
+    )
+}
+
+/// A count of a family in one cell (node, cell) and whether it is published anywhere and
+/// sensitive.
+type Entry<'a> = (&'a (usize, PublishedCell), &'a (bool, bool));
+
+/// Every family of related counts (`relations.rs`): its joint system rebuilt
+/// from the table's rows (a count is public where any indicator holding it
+/// publishes it) and the finest cells, audited for the public attacker.
+fn related(
+    by_indicator: &BTreeMap<String, Vec<Row>>,
+    finest: &FinestCells,
+    indexes: &HashMap<CellSpace, (Vec<CellKey>, Index)>,
+    knowledge: &Knowledge<'_>,
+    certificates: &Certificates,
+    threads: usize,
+) -> Result<()> {
+    let cat = knowledge.catalogue;
+    let public = Policy {
+        singleton_width: 0,
+        ..knowledge.policy.clone()
+    };
+    let families = crate::relations::families(cat);
+    let checked = par_map(
+        threads,
+        &families.iter().enumerate().collect::<Vec<_>>(),
+        |&(f, family)| -> Result<()> {
+            let holders: Vec<usize> = family.indicators().into_iter().collect();
+            let name = holders
+                .iter()
+                .map(|&i| cat.indicators[i].id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let Some(space) = finest.series.get(holders[0]).map(|s| s.space) else {
+                return Ok(());
+            };
+            if holders
+                .iter()
+                .any(|&i| finest.series.get(i).is_none_or(|s| s.space != space))
+            {
+                return Ok(());
+            }
+            let (keys, idx) = &indexes[&space];
+            let dense = |(i, r): (usize, usize)| -> Vec<i64> {
+                let s = &finest.series[i];
+                keys.iter()
+                    .map(|k| {
+                        s.cells
+                            .get(k)
+                            .map_or(0, |c| if r == 0 { c.numerator } else { c.denominator })
+                    })
+                    .collect()
+            };
+            let parts = family
+                .parts(&dense)
+                .map_err(|e| fail(&name, e.to_string()))?;
+            let sum = |v: &[i64], m: &[u32]| m.iter().map(|&k| v[k as usize]).sum::<i64>();
+            // (node, cell) -> (published anywhere, sensitive).
+            let mut table: BTreeMap<(usize, PublishedCell), (bool, bool)> = BTreeMap::new();
+            for (node, series) in family.nodes.iter().enumerate() {
+                let counts = dense(series[0]);
+                for &(i, role) in series {
+                    let id = &cat.indicators[i].id;
+                    let den = dense((i, 1));
+                    for row in by_indicator.get(id).into_iter().flatten() {
+                        let m = members(&row.cell, keys, idx);
+                        if m.is_empty() {
+                            continue;
+                        }
+                        let e = table.entry((node, row.cell.clone())).or_default();
+                        e.0 |= !row.status.is_hidden();
+                        e.1 |= knowledge.policy.sensitive(sum(&counts, &m))
+                            || (role == 0 && knowledge.policy.sensitive(sum(&den, &m)));
+                    }
+                }
+            }
+            let entries: Vec<Entry<'_>> = table.iter().collect();
+            let status = |&(published, sensitive): &(bool, bool)| {
+                if published {
+                    Status::Published
+                } else if sensitive {
+                    Status::Primary(PrimaryReason::Manual)
+                } else {
+                    Status::Secondary
+                }
+            };
+            // The split by diagnosis group, on the cells whose every count is public.
+            let cells: Vec<PublishedCell> = entries
+                .iter()
+                .map(|(k, _)| k.1.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let all_public: Vec<Status> = cells
+                .iter()
+                .map(|c| {
+                    let public = entries.iter().filter(|(k, _)| &k.1 == c).all(|(_, v)| v.0);
+                    if public {
+                        Status::Published
+                    } else {
+                        Status::Secondary
+                    }
+                })
+                .collect();
+            let certificate_of = |joint: &crate::relations::Joint| {
+                let p = joint.n_parts;
+                let witnesses = certificates
+                    .families
+                    .get(f)
+                    .into_iter()
+                    .flatten()
+                    .map(|w| {
+                        let mut delta: BTreeMap<u32, i64> = BTreeMap::new();
+                        for &(x, v) in &w.delta {
+                            let (k, part) = (x as usize / p, x as usize % p);
+                            if let Some(Some(m)) = joint.merged.get(k) {
+                                *delta.entry(*m * p as u32 + part as u32).or_default() += v;
+                            }
+                        }
+                        Witness {
+                            series: 0,
+                            denominator: w.denominator,
+                            delta: delta.into_iter().filter(|&(_, x)| x != 0).collect(),
+                        }
+                    })
+                    .collect();
+                Certificate { witnesses }
+            };
+            for group in independent(&cells, &all_public) {
+                let in_group: std::collections::BTreeSet<&PublishedCell> =
+                    group.iter().map(|&c| &cells[c]).collect();
+                let here: Vec<&Entry<'_>> = entries
+                    .iter()
+                    .filter(|(k, _)| in_group.contains(&k.1))
+                    .collect();
+                let rows: Vec<(usize, Vec<u32>)> = here
+                    .iter()
+                    .map(|(k, _)| (k.0, members(&k.1, keys, idx)))
+                    .collect();
+                let joint = crate::relations::Joint::new(family, &rows, &parts)
+                    .map_err(|e| fail(&name, e.to_string()))?;
+                let statuses: Vec<Status> = here.iter().map(|(_, v)| status(v)).collect();
+                let a = audit_with(
+                    &joint.system,
+                    &[&joint.values],
+                    &statuses,
+                    &public,
+                    &certificate_of(&joint),
+                )
+                .map_err(|e| fail(&name, e.to_string()))?;
+                let cell_name = |c: usize| {
+                    let (node, cell) = here[c].0;
+                    let (i, role) = family.nodes[*node][0];
+                    format!(
+                        "{} of {}",
+                        ["numerator", "denominator"][role],
+                        describe(&cat.indicators[i].id, cell)
+                    )
+                };
+                if let Some(f) = first_failure(&a, &cell_name) {
+                    return Err(fail(&name, format!("across related counts: {f}")));
+                }
+            }
+            Ok(())
+        },
+    );
+    checked.into_iter().collect()
 }

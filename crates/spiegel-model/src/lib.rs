@@ -24,6 +24,7 @@
 pub mod def;
 mod error;
 mod load;
+mod relation;
 pub mod resolved;
 mod schema;
 mod validate;

@@ -960,3 +960,305 @@ fn previously_published_cells_that_give_a_cell_away_are_refused_naming_it() {
         "k {k}: {text}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Counts related across indicators by their definitions.
+
+/// One count of a family of related indicators in one published cell: its
+/// vector over (finest cell, part), whether any indicator publishes it, and
+/// whether it is sensitive (small, or a numerator over a small denominator).
+struct RelatedRow {
+    cell: Cell,
+    count: String,
+    vector: Sparse,
+    public: bool,
+    sensitive: bool,
+}
+
+/// A family's rows and the true value of every (finest cell, part) column.
+struct RelatedSystem {
+    rows: Vec<RelatedRow>,
+    values: Vec<i64>,
+}
+
+/// The families this test knows from the definitions: admissions in the last 7
+/// days are among those in the last 30, two or more ED visits among one or
+/// more, deaths at home and in hospital apart, all within the decedents that
+/// every indicator of the family counts as its denominator. Each count is a
+/// sum of *parts* (a node of the tree less its children) per finest cell.
+fn related_systems(
+    output: &RunOutput,
+    regions: &Regions,
+    table: &[(Cell, bool)],
+    truth: &HashMap<Cell, (i64, i64)>,
+    k: i64,
+) -> Vec<RelatedSystem> {
+    // (numerators in the family, each with its parent: None = the decedents).
+    let families: [&[(&str, Option<&str>)]; 3] = [
+        &[
+            ("hospital_admission_30d", None),
+            ("hospital_admission_7d", Some("hospital_admission_30d")),
+        ],
+        &[
+            ("ed_visit_30d", None),
+            ("ed_visits_2plus_30d", Some("ed_visit_30d")),
+        ],
+        &[
+            ("place_of_death_home", None),
+            ("place_of_death_hospital", None),
+        ],
+    ];
+    let all = &output.finest.series;
+    let index_of = |id: &str| all.iter().position(|s| s.indicator_id == id).unwrap();
+    let small = |x: i64| (1..k).contains(&x);
+    let mut out = Vec::new();
+    for family in families {
+        let first = index_of(family[0].0);
+        let keys = space_keys(output, &all[first]);
+        let dense = |i: usize, numerator: bool| -> Vec<i64> {
+            keys.iter()
+                .map(|k| {
+                    all[i].cells.get(*k).map_or(0, |c| {
+                        if numerator {
+                            c.numerator
+                        } else {
+                            c.denominator
+                        }
+                    })
+                })
+                .collect()
+        };
+        // The decedents: every indicator with the same denominator counts.
+        let decedents = dense(first, false);
+        let holders_of_root: BTreeSet<&str> = (0..all.len())
+            .filter(|&i| all[i].space == all[first].space && dense(i, false) == decedents)
+            .map(|i| all[i].indicator_id.as_str())
+            .collect();
+        // Part 0: the decedents; part p + 1: numerator p of the family.
+        let n_parts = family.len() + 1;
+        let part_of = |id: &str| family.iter().position(|(f, _)| *f == id).unwrap() + 1;
+        let children = |p: usize| -> Vec<usize> {
+            let parent = if p == 0 { None } else { Some(family[p - 1].0) };
+            family
+                .iter()
+                .filter(|(_, q)| *q == parent)
+                .map(|(f, _)| part_of(f))
+                .collect()
+        };
+        let subtree = |p: usize| -> Vec<usize> {
+            let mut out = vec![p];
+            let mut i = 0;
+            while i < out.len() {
+                out.extend(children(out[i]));
+                i += 1;
+            }
+            out
+        };
+        // The parts' true values: each count less its children's.
+        let counts: Vec<Vec<i64>> = (0..n_parts)
+            .map(|p| {
+                if p == 0 {
+                    decedents.clone()
+                } else {
+                    dense(index_of(family[p - 1].0), true)
+                }
+            })
+            .collect();
+        let mut values = vec![0i64; keys.len() * n_parts];
+        for p in 0..n_parts {
+            for (f, &x) in counts[p].iter().enumerate() {
+                let minus: i64 = children(p).iter().map(|&c| counts[c][f]).sum();
+                assert!(x >= minus, "the data contradict the definitions");
+                values[f * n_parts + p] = x - minus;
+            }
+        }
+        let (_, vector) = cell_vectors(output, regions, &all[first]);
+        let joint = |cell: &Cell, p: usize| -> Sparse {
+            let mut v: Sparse = vector(cell)
+                .into_iter()
+                .flat_map(|(i, x)| {
+                    subtree(p)
+                        .into_iter()
+                        .map(move |q| (i * n_parts as u32 + q as u32, x))
+                })
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        // (cell without indicator, part) -> (published anywhere, sensitive).
+        let mut rows: BTreeMap<(Cell, usize), (bool, bool)> = BTreeMap::new();
+        for (cell, public) in table {
+            let id = cell.0.as_str();
+            let (n, d) = truth[cell];
+            let bare = (
+                String::new(),
+                cell.1,
+                cell.2.clone(),
+                cell.3.clone(),
+                cell.4.clone(),
+                cell.5.clone(),
+                cell.6.clone(),
+            );
+            if holders_of_root.contains(id) {
+                let e = rows.entry((bare.clone(), 0)).or_default();
+                e.0 |= public;
+                e.1 |= small(d);
+            }
+            if family.iter().any(|(f, _)| *f == id) {
+                let e = rows.entry((bare, part_of(id))).or_default();
+                e.0 |= public;
+                e.1 |= small(n) || small(d);
+            }
+        }
+        let rows = rows
+            .into_iter()
+            .map(|((cell, p), (public, sensitive))| RelatedRow {
+                vector: joint(&cell, p),
+                count: if p == 0 {
+                    "decedents".to_string()
+                } else {
+                    family[p - 1].0.to_string()
+                },
+                cell,
+                public,
+                sensitive,
+            })
+            .filter(|r| !r.vector.is_empty())
+            .collect();
+        out.push(RelatedSystem { rows, values });
+    }
+    out
+}
+
+/// The hidden sensitive counts an attacker can recompute exactly from every
+/// published count of a family of related indicators.
+fn recoverable_related(systems: &[RelatedSystem]) -> Vec<(Cell, String)> {
+    let mut found = Vec::new();
+    for sys in systems {
+        let mut published = Echelon::default();
+        for r in sys.rows.iter().filter(|r| r.public) {
+            published.insert(r.vector.clone());
+        }
+        for r in sys.rows.iter().filter(|r| !r.public && r.sensitive) {
+            if published.spans(r.vector.clone()) {
+                found.push((r.cell.clone(), r.count.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// The range of a hidden count for an attacker who knows only the published
+/// counts that lie within `columns` (a weaker attacker than one who knows them
+/// all: a narrow range here is a narrow range for everyone), by an LP over
+/// non-negative parts.
+fn related_range(sys: &RelatedSystem, target: &Sparse, columns: &BTreeSet<u32>) -> (f64, f64) {
+    use microlp::{ComparisonOp, OptimizationDirection, Problem};
+    let solve = |direction| {
+        let mut lp = Problem::new(direction);
+        let vars: HashMap<u32, microlp::Variable> = columns
+            .iter()
+            .map(|&c| {
+                let in_target = target.iter().any(|&(t, _)| t == c);
+                (
+                    c,
+                    lp.add_var(if in_target { 1.0 } else { 0.0 }, (0.0, f64::INFINITY)),
+                )
+            })
+            .collect();
+        for r in sys.rows.iter().filter(|r| r.public) {
+            if r.vector.iter().all(|(c, _)| columns.contains(c)) {
+                let total: i64 = r.vector.iter().map(|&(c, _)| sys.values[c as usize]).sum();
+                let e: Vec<_> = r.vector.iter().map(|(c, _)| (vars[c], 1.0)).collect();
+                lp.add_constraint(e.as_slice(), ComparisonOp::Eq, total as f64);
+            }
+        }
+        lp.solve()
+            .ok()
+            .and_then(|o| o.into_solution().ok())
+            .map_or(f64::INFINITY, |s| s.objective())
+    };
+    (
+        solve(OptimizationDirection::Minimize),
+        solve(OptimizationDirection::Maximize),
+    )
+}
+
+#[test]
+fn related_counts_are_protected_on_the_bundled_extract() {
+    let out = &*DEFAULT;
+    let (_, truth) = &*TRUTH;
+    let regions = region_table(&fixtures().join("extract/region.parquet"));
+    let table = published(&out.results);
+    let systems = related_systems(out, &regions, &table, truth, K);
+    let found = recoverable_related(&systems);
+    assert!(
+        found.is_empty(),
+        "recomputed across related indicators: {found:?}"
+    );
+    // The cells hidden only for related counts are needed: publish them again
+    // and an attacker who knows just the counts around one of them narrows a
+    // hidden count of a related indicator below k.
+    let reasons = out
+        .results
+        .column_by_name("suppression_reason")
+        .unwrap()
+        .as_string::<i32>();
+    let related: BTreeSet<Cell> = table
+        .iter()
+        .enumerate()
+        .filter(|(r, _)| reasons.is_valid(*r) && reasons.value(*r) == "protects_related_count")
+        .map(|(_, (c, _))| c.clone())
+        .collect();
+    assert!(!related.is_empty(), "no cell hidden for related counts");
+    let mutated: Vec<(Cell, bool)> = table
+        .iter()
+        .map(|(c, public)| (c.clone(), *public || related.contains(c)))
+        .collect();
+    let systems = related_systems(out, &regions, &mutated, truth, K);
+    let bare = |c: &Cell| {
+        (
+            String::new(),
+            c.1,
+            c.2.clone(),
+            c.3.clone(),
+            c.4.clone(),
+            c.5.clone(),
+            c.6.clone(),
+        )
+    };
+    let republished: BTreeSet<Cell> = related.iter().map(bare).collect();
+    let mut narrowed = Vec::new();
+    'systems: for sys in &systems {
+        for q in sys.rows.iter().filter(|r| republished.contains(&r.cell)) {
+            // Hidden sensitive counts sharing finest cells with the republished one.
+            let qcols: BTreeSet<u32> = q.vector.iter().map(|&(c, _)| c).collect();
+            for t in sys.rows.iter().filter(|r| !r.public && r.sensitive) {
+                if !t.vector.iter().any(|(c, _)| qcols.contains(c)) {
+                    continue;
+                }
+                let columns: BTreeSet<u32> = qcols
+                    .iter()
+                    .copied()
+                    .chain(t.vector.iter().map(|&(c, _)| c))
+                    .collect();
+                let (lo, hi) = related_range(sys, &t.vector, &columns);
+                if (hi + 1e-6).floor() - (lo - 1e-6).ceil() < K as f64 {
+                    narrowed.push((t.cell.clone(), t.count.clone(), lo, hi));
+                    if narrowed.len() >= 3 {
+                        break 'systems;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} cells hidden for related counts; republished, they narrow {:?}",
+        related.len(),
+        narrowed
+    );
+    assert!(
+        !narrowed.is_empty(),
+        "republishing the related-count cells narrows nothing"
+    );
+}
