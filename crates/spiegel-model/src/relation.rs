@@ -47,29 +47,7 @@ impl Condition {
         if let Condition::Not(inner) = other {
             return self.excludes(inner);
         }
-        match (self, other) {
-            (
-                Condition::Attribute {
-                    column: a,
-                    predicate: p,
-                },
-                Condition::Attribute {
-                    column: b,
-                    predicate: q,
-                },
-            ) => a == b && predicate_implies(p, q),
-            (
-                Condition::Feature {
-                    feature: f,
-                    range: r,
-                },
-                Condition::Feature {
-                    feature: g,
-                    range: s,
-                },
-            ) => feature_implies(f, r, g, s),
-            _ => false,
-        }
+        leaves(self, other, predicate_implies, feature_implies)
     }
 
     /// Whether no unit can meet both this condition and `other` (proved from the
@@ -82,28 +60,43 @@ impl Condition {
             (_, Condition::Any(ds)) => ds.iter().all(|d| self.excludes(d)),
             (Condition::Not(inner), _) => other.implies(inner),
             (_, Condition::Not(inner)) => self.implies(inner),
-            (
-                Condition::Attribute {
-                    column: a,
-                    predicate: p,
-                },
-                Condition::Attribute {
-                    column: b,
-                    predicate: q,
-                },
-            ) => a == b && predicates_exclude(p, q),
-            (
-                Condition::Feature {
-                    feature: f,
-                    range: r,
-                },
-                Condition::Feature {
-                    feature: g,
-                    range: s,
-                },
-            ) => f == g && ranges_disjoint(r, s),
-            _ => false,
+            _ => leaves(self, other, predicates_exclude, |f, r, g, s| {
+                f == g && ranges_disjoint(r, s)
+            }),
         }
+    }
+}
+
+/// Two predicates on the same column compared by `attribute`, or two feature conditions by
+/// `feature`; anything else is not proved.
+fn leaves(
+    a: &Condition,
+    b: &Condition,
+    attribute: impl Fn(&Predicate, &Predicate) -> bool,
+    feature: impl Fn(&Feature, &CountRange, &Feature, &CountRange) -> bool,
+) -> bool {
+    match (a, b) {
+        (
+            Condition::Attribute {
+                column: x,
+                predicate: p,
+            },
+            Condition::Attribute {
+                column: y,
+                predicate: q,
+            },
+        ) => x == y && attribute(p, q),
+        (
+            Condition::Feature {
+                feature: f,
+                range: r,
+            },
+            Condition::Feature {
+                feature: g,
+                range: s,
+            },
+        ) => feature(f, r, g, s),
+        _ => false,
     }
 }
 
