@@ -783,6 +783,37 @@ pub(crate) fn protect(
                 previously[i].insert(j);
             }
         }
+        // A cell the previous release published in a period of this run but that this run
+        // does not publish (another stratification, an indicator left out) is public
+        // knowledge about the same persons that this run's systems cannot take into
+        // account: refused. Other periods count other deaths and are left aside.
+        let periods: BTreeSet<i32> = inds
+            .iter()
+            .flatten()
+            .flat_map(|d| d.cells.iter().map(|&j| d.map.cells[j].period))
+            .collect();
+        let published_here: BTreeSet<(&str, &PublishedCell)> = inds
+            .iter()
+            .flatten()
+            .flat_map(|d| d.cells.iter().map(move |&j| (d.id, &d.map.cells[j])))
+            .collect();
+        let mut missing = prev
+            .keys()
+            .filter(|(id, cell)| {
+                periods.contains(&cell.period) && !published_here.contains(&(id.as_str(), cell))
+            })
+            .collect::<Vec<_>>();
+        missing.sort();
+        if let Some((id, cell)) = missing.first() {
+            return Err(EngineError::Disclosure {
+                indicator: id.clone(),
+                message: format!(
+                    "the previous release published cell ({}) and {} more of this run's periods that this run does not publish: they are public, but this run cannot take them into account; publish the same indicators and strata as the previous release, or run without --previous to start a new series of releases",
+                    describe(id, cell),
+                    missing.len() - 1
+                ),
+            });
+        }
     }
 
     // 1. Each count series that several indicators share (the same

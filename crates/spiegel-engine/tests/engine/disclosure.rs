@@ -884,6 +884,21 @@ fn previous_release_round_trip_and_tampering() {
         }
         assert!(again.disclosure.previously_published > 0);
     }
+    // A previous release of the same period with strata this run does not publish: its
+    // cells would be public knowledge the run cannot account for, so the run is refused.
+    let fewer = run(
+        &tiny,
+        RunOptions {
+            previous: Some(Previous::Table(first.results.clone())),
+            strata: vec![spiegel_engine::StrataSpec::parse("all").unwrap()],
+            ..tiny_options(3)
+        },
+    );
+    let message = fewer.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("that this run does not publish"),
+        "{message}"
+    );
     // A previous release whose published count differs: refused, naming the cell.
     let rows = read(&first.results);
     let (target, _) = rows
