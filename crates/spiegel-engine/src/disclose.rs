@@ -556,6 +556,9 @@ impl JointContext<'_, '_> {
                 .iter()
                 .filter(|r| part.binary_search(&r.cell).is_ok())
                 .collect();
+            if here.is_empty() {
+                continue;
+            }
             let joint = Joint::new(
                 family,
                 &here

@@ -743,6 +743,9 @@ fn related(
                     .iter()
                     .filter(|(k, _)| in_group.contains(&k.1))
                     .collect();
+                if here.is_empty() {
+                    continue;
+                }
                 let rows: Vec<(usize, Vec<u32>)> = here
                     .iter()
                     .map(|(k, _)| (k.0, members(&k.1, keys, idx)))
