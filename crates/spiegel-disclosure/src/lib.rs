@@ -535,8 +535,7 @@ impl Witness {
     /// assert_eq!(finer.delta, vec![(0, -2), (1, -2)]);
     /// ```
     pub fn spread(&self, members: &[Vec<u32>], values: &[i64]) -> Witness {
-        let n = values.len();
-        self.spread_within(members, values, &vec![0; n], &vec![None; n])
+        self.spread_by(members, values, |_| 0, |_| None)
             .expect("without upper bounds a rise always fits")
     }
 
@@ -559,6 +558,17 @@ impl Witness {
         lower: &[i64],
         upper: &[Option<i64>],
     ) -> Option<Witness> {
+        self.spread_by(members, values, |i| lower[i], |i| upper[i])
+    }
+
+    /// The spreading itself, with the bounds of finer cell `i` as `lower(i)` and `upper(i)`.
+    fn spread_by(
+        &self,
+        members: &[Vec<u32>],
+        values: &[i64],
+        lower: impl Fn(usize) -> i64,
+        upper: impl Fn(usize) -> Option<i64>,
+    ) -> Option<Witness> {
         let d = self.denominator as i128;
         let mut delta = Vec::new();
         for &(cell, change) in &self.delta {
@@ -567,9 +577,9 @@ impl Witness {
             for &i in members {
                 let i_ = i as usize;
                 let room = if change > 0 {
-                    upper[i_].map_or(i128::MAX, |u| (u - values[i_]) as i128 * d)
+                    upper(i_).map_or(i128::MAX, |u| (u - values[i_]) as i128 * d)
                 } else {
-                    (values[i_] - lower[i_]) as i128 * d
+                    (values[i_] - lower(i_)) as i128 * d
                 };
                 let take = room.min(left);
                 if take > 0 {

@@ -128,7 +128,7 @@ pub(crate) fn is_magnitude(q: &Quantity) -> bool {
 /// A cell's protection levels by the magnitude rules, numerator and
 /// denominator (`None`: not sensitive by them, or not a magnitude): the
 /// widest any rule asks.
-pub(crate) fn levels(ind: &Indicator, c: &Counts, rules: &[MagnitudeRule]) -> [Option<i64>; 2] {
+fn levels(ind: &Indicator, c: &Counts, rules: &[MagnitudeRule]) -> [Option<i64>; 2] {
     let level = |q: &Quantity, total: i64, largest: [i64; 2]| {
         if !is_magnitude(q) {
             return None;
@@ -169,6 +169,9 @@ pub(crate) struct Protected {
     /// Per indicator (catalogue order, as `FinestCells::series`): the status
     /// of each cell of its map (`None`: not published for this indicator).
     pub statuses: Vec<Vec<Option<RowStatus>>>,
+    /// Per indicator, as `statuses`: each map cell's protection levels by the
+    /// magnitude rules (numerator, denominator), for its suppression reason.
+    pub levels: Vec<Vec<[Option<i64>; 2]>>,
     /// The audit table.
     pub audit: RecordBatch,
     /// Counts of the statuses (without the time).
@@ -332,11 +335,11 @@ impl System {
         &self,
         w: &Witness,
         dense: &[i64],
-        upper: Option<&[Option<i64>]>,
+        bounds: Option<(&[i64], &[Option<i64>])>,
     ) -> Option<Witness> {
-        match upper {
+        match bounds {
             None => Some(w.spread(&self.finest, dense)),
-            Some(upper) => w.spread_within(&self.finest, dense, &vec![0; dense.len()], upper),
+            Some((lower, upper)) => w.spread_within(&self.finest, dense, lower, upper),
         }
     }
 
@@ -655,12 +658,7 @@ impl JointContext<'_, '_> {
                         ),
                     });
                 }
-                finest_witnesses.extend(
-                    p.certificate
-                        .witnesses
-                        .iter()
-                        .filter_map(|w| joint.finest_witness(w, &parts)),
-                );
+                finest_witnesses.extend(joint.finest_witnesses(&p.certificate.witnesses, &parts));
                 audit_records = a.records;
             }
             for r in audit_records.into_iter().filter(|r| r.sensitive) {
@@ -1025,9 +1023,11 @@ pub(crate) fn protect(
                     row[j] = Some(status);
                 }
             }
+            let zeros = vec![0; ind.num.len()];
+            let num_bounds = ind.public_bound.as_deref().map(|u| (zeros.as_slice(), u));
             witnesses.extend(p.certificate.witnesses.iter().filter_map(|w| {
                 if w.series == 0 {
-                    sys.finest_witness(w, &ind.num, ind.public_bound.as_deref())
+                    sys.finest_witness(w, &ind.num, num_bounds)
                 } else {
                     sys.finest_witness(w, &ind.den, None)
                 }
@@ -1116,8 +1116,13 @@ pub(crate) fn protect(
             r,
         );
     }
+    let levels = inds
+        .iter()
+        .map(|d| d.as_ref().map_or_else(Vec::new, |d| d.levels.clone()))
+        .collect();
     Ok(Protected {
         statuses,
+        levels,
         audit: audit.finish()?,
         summary,
         certificates,

@@ -268,9 +268,10 @@ impl Joint {
         })
     }
 
-    /// A joint witness over merged columns as one over (finest cell, part), `finest * parts +
-    /// part`, within each merged column's finest cells (`finest_parts[p][k]`: the counts).
-    pub fn finest_witness(&self, w: &Witness, finest_parts: &[Vec<i64>]) -> Option<Witness> {
+    /// Joint witnesses over merged columns as witnesses over (finest cell, part), `finest *
+    /// parts + part`, each spread over its merged columns' finest cells
+    /// (`finest_parts[p][k]`: the counts).
+    pub fn finest_witnesses(&self, ws: &[Witness], finest_parts: &[Vec<i64>]) -> Vec<Witness> {
         let p = self.n_parts;
         let n_finest = self.merged.len();
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.values.len()];
@@ -287,12 +288,7 @@ impl Joint {
                 dense[k * p + part] = x;
             }
         }
-        w.spread_within(
-            &members,
-            &dense,
-            &vec![0; dense.len()],
-            &vec![None; dense.len()],
-        )
+        ws.iter().map(|w| w.spread(&members, &dense)).collect()
     }
 }
 

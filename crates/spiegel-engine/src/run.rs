@@ -479,12 +479,13 @@ impl Engine {
         )?;
         let mut protection_seconds = protecting.elapsed().as_secs_f64();
         let mut builder = ResultsBuilder::new(&self.options.stats.levels);
-        for ((ind, s), statuses) in self
+        for (((ind, s), statuses), levels) in self
             .catalogue
             .indicators
             .iter()
             .zip(&finest.series)
             .zip(&protected.statuses)
+            .zip(&protected.levels)
         {
             let Some(map) = cell_maps.iter().find(|m| m.space == s.space) else {
                 continue;
@@ -563,8 +564,8 @@ impl Engine {
                     national: nat.map(|n| &d[n]),
                     baseline: before.map(|b| &d[b]),
                 });
-                let levels = crate::disclose::levels(ind, counts, &magnitude);
-                let reason = status.reason(counts, levels, &policy);
+                let reason =
+                    status.reason(counts, levels.get(j).copied().unwrap_or_default(), &policy);
                 let status = (status.name(), reason.as_deref(), status.is_published());
                 builder.push(ind, cell, counts, status, || {
                     let mut f = figures(

@@ -695,16 +695,15 @@ fn related(
                 }
             };
             // The split by diagnosis group, on the cells whose every count is public.
-            let cells: Vec<PublishedCell> = entries
-                .iter()
-                .map(|(k, _)| k.1.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let all_public: Vec<Status> = cells
-                .iter()
-                .map(|c| {
-                    let public = entries.iter().filter(|(k, _)| &k.1 == c).all(|(_, v)| v.0);
+            // Per cell, whether every count of the family is public there (one pass).
+            let mut public_everywhere: BTreeMap<&PublishedCell, bool> = BTreeMap::new();
+            for ((_, cell), (published, _)) in &entries {
+                *public_everywhere.entry(cell).or_insert(true) &= *published;
+            }
+            let cells: Vec<PublishedCell> = public_everywhere.keys().map(|&c| c.clone()).collect();
+            let all_public: Vec<Status> = public_everywhere
+                .values()
+                .map(|&public| {
                     if public {
                         Status::Published
                     } else {

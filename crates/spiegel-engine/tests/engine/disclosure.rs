@@ -40,6 +40,7 @@ type Truth = HashMap<Cell, (i64, i64)>;
 #[derive(Debug, Clone)]
 struct Row {
     status: String,
+    reason: Option<String>,
     numerator: Option<i64>,
     denominator: Option<i64>,
     value: Option<f64>,
@@ -55,7 +56,7 @@ fn is_public(status: &str) -> bool {
 
 fn read(batch: &RecordBatch) -> Vec<(Cell, Row)> {
     let s = |n: &str| batch.column_by_name(n).unwrap().as_string::<i32>().clone();
-    let (id, period, level, region, sex, age, diag, status) = (
+    let (id, period, level, region, sex, age, diag, status, reason) = (
         s("indicator_id"),
         s("period"),
         s("region_level"),
@@ -64,6 +65,7 @@ fn read(batch: &RecordBatch) -> Vec<(Cell, Row)> {
         s("age_group"),
         s("diagnosis_group"),
         s("status"),
+        s("suppression_reason"),
     );
     let int = |n: &str| {
         batch
@@ -114,6 +116,7 @@ fn read(batch: &RecordBatch) -> Vec<(Cell, Row)> {
                 ),
                 Row {
                     status: status.value(r).to_string(),
+                    reason: opt(&reason, r),
                     numerator: num.is_valid(r).then(|| num.value(r)),
                     denominator: den.is_valid(r).then(|| den.value(r)),
                     value: float("value", r),
@@ -321,16 +324,10 @@ fn recoverable(
     }
     // Cells the run found dominated by one or two contributors (the
     // differential test checks that finding against the raw extract).
-    let reasons = output
-        .results
-        .column_by_name("suppression_reason")
-        .expect("a reason column")
-        .as_string::<i32>();
     let dominated: HashSet<Cell> = read(&output.results)
         .into_iter()
-        .enumerate()
-        .filter(|(r, _)| reasons.is_valid(*r) && reasons.value(*r).contains("dominance"))
-        .map(|(_, (c, _))| c)
+        .filter(|(_, r)| r.reason.as_deref().is_some_and(|x| x.contains("dominance")))
+        .map(|(c, _)| c)
         .collect();
     let mut found = Vec::new();
     for series in &output.finest.series {
@@ -649,15 +646,13 @@ fn default_policy_protects_every_indicator_of_the_bundled_extract() {
     // Every sensitive cell is hidden, and as primary: small, or a magnitude
     // dominated by one or two contributors (which cells those are is checked
     // against the raw extract by the differential test).
-    let reasons = out
-        .results
-        .column_by_name("suppression_reason")
-        .unwrap()
-        .as_string::<i32>();
-    for (r, (cell, row)) in read(&out.results).into_iter().enumerate() {
+    for (cell, row) in read(&out.results) {
         let (n, d) = truth[&cell];
         let small = |x: i64| (1..K).contains(&x);
-        let dominated = reasons.is_valid(r) && reasons.value(r).contains("dominance");
+        let dominated = row
+            .reason
+            .as_deref()
+            .is_some_and(|x| x.contains("dominance"));
         assert_eq!(
             small(n) || small(d) || dominated,
             row.status == "suppressed_primary",
@@ -776,23 +771,19 @@ fn default_policy_without_forcing_protects_the_tiny_extract() {
             );
         }
         derived_follow_status(&out.results);
-        let reasons = out
-            .results
-            .column_by_name("suppression_reason")
-            .unwrap()
-            .as_string::<i32>()
-            .clone();
-        let statuses = read(&out.results);
-        for (r, (cell, row)) in statuses.iter().enumerate() {
+        for (cell, row) in read(&out.results) {
+            let reason = row.reason.as_deref();
             match row.status.as_str() {
-                "published" => assert!(reasons.is_null(r), "{cell:?}"),
+                "published" => assert!(reason.is_none(), "{cell:?}"),
                 "suppressed_primary" => assert!(
-                    reasons.value(r).contains("threshold")
-                        || reasons.value(r).contains("dominance"),
+                    reason.is_some_and(|x| x.contains("threshold") || x.contains("dominance")),
                     "{cell:?}"
                 ),
                 "suppressed_secondary" => {
-                    assert!(reasons.value(r).starts_with("protects_"), "{cell:?}")
+                    assert!(
+                        reason.is_some_and(|x| x.starts_with("protects_")),
+                        "{cell:?}"
+                    )
                 }
                 other => panic!("{other}"),
             }
@@ -1214,16 +1205,10 @@ fn related_counts_are_protected_on_the_bundled_extract() {
     // The cells hidden only for related counts are needed: publish them again
     // and an attacker who knows just the counts around one of them narrows a
     // hidden count of a related indicator below k.
-    let reasons = out
-        .results
-        .column_by_name("suppression_reason")
-        .unwrap()
-        .as_string::<i32>();
-    let related: BTreeSet<Cell> = table
-        .iter()
-        .enumerate()
-        .filter(|(r, _)| reasons.is_valid(*r) && reasons.value(*r) == "protects_related_count")
-        .map(|(_, (c, _))| c.clone())
+    let related: BTreeSet<Cell> = read(&out.results)
+        .into_iter()
+        .filter(|(_, r)| r.reason.as_deref() == Some("protects_related_count"))
+        .map(|(c, _)| c)
         .collect();
     assert!(!related.is_empty(), "no cell hidden for related counts");
     let mutated: Vec<(Cell, bool)> = table
