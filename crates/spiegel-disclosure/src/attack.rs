@@ -518,6 +518,9 @@ impl<'a> Attacker<'a> {
         let values = values.as_slice();
         let truth = self.truth;
         let (denominator, scaled) = rationalise(values)?;
+        if denominator > crate::MAX_DENOMINATOR {
+            return None;
+        }
         // Every new value within its atom's bounds, exactly.
         let within = changed.iter().zip(&scaled).all(|(&a, &p)| {
             let a = a as usize;

@@ -493,7 +493,9 @@ fn check_witness(
     let n_inner = published_of.len();
     let values = series.get(w.series)?;
     let (lower, upper) = (&bounds.lower[w.series], &bounds.upper[w.series]);
-    if w.denominator < 1 {
+    // A denominator beyond MAX_DENOMINATOR is not checked (the exact comparisons of values
+    // with different denominators might not fit in 128 bits): the witness counts as invalid.
+    if !(1..=crate::MAX_DENOMINATOR).contains(&w.denominator) {
         return None;
     }
     let d = w.denominator as i128;

@@ -510,6 +510,11 @@ pub struct Certificate {
     pub witnesses: Vec<Witness>,
 }
 
+/// The largest [`Witness::denominator`] an audit checks (2^40, above the 10^12 that LP optima
+/// are recognised with): a witness with a larger one counts as invalid, so that every exact
+/// comparison of two witnessed values fits in 128 bits.
+pub const MAX_DENOMINATOR: i64 = 1 << 40;
+
 /// One witness table: the true inner values of a series plus `delta / denominator`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witness {

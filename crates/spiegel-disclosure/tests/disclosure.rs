@@ -793,6 +793,44 @@ fn invalid_input_is_reported() {
     ));
 }
 
+/// A certificate is input too: witnesses with huge denominators and changes (whose exact
+/// comparisons would overflow 128 bits) count as invalid instead of crashing the audit, which
+/// then decides with its own LPs.
+#[test]
+fn huge_witnesses_are_rejected_not_a_crash() {
+    let system = sys(3, &[&[0], &[1], &[2], &[0, 1, 2]]);
+    let counts: &[i64] = &[3, 40, 50];
+    let statuses = vec![
+        Status::Primary(PrimaryReason::BelowThreshold { series: 0 }),
+        Status::Published,
+        Status::Secondary,
+        Status::Forced,
+    ];
+    let huge = |denominator: i64, x: i64| spiegel_disclosure::Witness {
+        series: 0,
+        denominator,
+        delta: vec![(0, x), (2, -x)],
+    };
+    let certificate = spiegel_disclosure::Certificate {
+        witnesses: vec![
+            huge(i64::MAX, i64::MAX / 4),
+            huge(i64::MAX / 3, 7),
+            huge(spiegel_disclosure::MAX_DENOMINATOR + 1, 1),
+            huge(1, 5),
+        ],
+    };
+    let a = audit_with(
+        &system,
+        &[counts],
+        &statuses,
+        &Policy::default(),
+        &certificate,
+    )
+    .unwrap();
+    assert_eq!(a.invalid_witnesses, 3);
+    assert!(a.passed(), "{:?}", a.first_failure());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generators.
 // ---------------------------------------------------------------------------------------------
