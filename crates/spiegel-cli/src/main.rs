@@ -382,6 +382,13 @@ fn run(args: RunArgs) -> CliResult {
     let phases: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
     let log = phases.clone();
     let engine = engine.with_progress(move |p| {
+        // A step within protection: shown, but timed as part of protecting.
+        if let Progress::ProtectingStep { step, done, total } = p {
+            b.set_message(format!(
+                "protecting the published cells: {step}, {done} of {total} protected"
+            ));
+            return;
+        }
         if let Ok(mut log) = log.lock() {
             let name = format!("{p:?}");
             log.push((

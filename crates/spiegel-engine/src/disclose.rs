@@ -27,6 +27,7 @@ use crate::cells::{CellMap, CellSpace, Counts, FinestCells, PublishedCell};
 use crate::error::{EngineError, Result};
 use crate::relations::{Family, Joint, SeriesRef};
 use crate::results::status;
+use crate::run::{Progress, ProtectionStep};
 
 /// Why a cell is hidden to protect another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -709,6 +710,7 @@ pub(crate) fn protect(
     rules: &Rules<'_>,
     previous: Option<&PreviousCells>,
     threads: usize,
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Protected> {
     let Rules {
         policy,
@@ -848,7 +850,9 @@ pub(crate) fn protect(
         .collect();
     type SharedOutcome = (Vec<usize>, CellSpace, Vec<Witness>);
     // (The diagnosis split below keeps each shared protection exact.)
+    let step = Reporter::new(progress, ProtectionStep::SharedCounts, shared.len());
     let outcomes = par_map(threads, &shared, |members| -> Result<SharedOutcome> {
+        let _done = step.on_drop();
         let (i0, w0) = members[0];
         let first = inds[i0].as_ref().expect("grouped indicators exist");
         let counts = series_of(i0, w0);
@@ -955,7 +959,9 @@ pub(crate) fn protect(
         Vec<Witness>,
     );
     let indices: Vec<usize> = (0..n).filter(|&i| inds[i].is_some()).collect();
+    let step = Reporter::new(progress, ProtectionStep::Indicators, indices.len());
     let outcomes = par_map(threads, &indices, |&i| -> Result<Outcome> {
+        let _done = step.on_drop();
         let ind = inds[i].as_ref().expect("filtered");
         let map = ind.map;
         let mut row = vec![None; map.cells.len()];
@@ -1064,7 +1070,11 @@ pub(crate) fn protect(
     // more for one family keeps every other family's proof (fewer equations
     // only admit more tables).
     let families = crate::relations::families(catalogue);
-    let outcomes = par_map(threads, &families, |family| ctx.protect(family, &statuses));
+    let step = Reporter::new(progress, ProtectionStep::RelatedCounts, families.len());
+    let outcomes = par_map(threads, &families, |family| {
+        let _done = step.on_drop();
+        ctx.protect(family, &statuses)
+    });
     for outcome in outcomes {
         let JointOutcome {
             witnesses,
@@ -1127,6 +1137,50 @@ pub(crate) fn protect(
         summary,
         certificates,
     })
+}
+
+/// Reports one protection step's progress: `0 / total` when made, one more done each time a
+/// guard from [`Reporter::on_drop`] is dropped (an item finished, with or without an error).
+struct Reporter<'a> {
+    progress: &'a (dyn Fn(Progress) + Sync),
+    step: ProtectionStep,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(progress: &'a (dyn Fn(Progress) + Sync), step: ProtectionStep, total: usize) -> Self {
+        progress(Progress::ProtectingStep {
+            step,
+            done: 0,
+            total,
+        });
+        Reporter {
+            progress,
+            step,
+            total,
+            done: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn on_drop(&self) -> Done<'_, 'a> {
+        Done(self)
+    }
+}
+
+/// See [`Reporter::on_drop`].
+struct Done<'r, 'a>(&'r Reporter<'a>);
+
+impl Drop for Done<'_, '_> {
+    fn drop(&mut self) {
+        let r = self.0;
+        let done = r.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        (r.progress)(Progress::ProtectingStep {
+            step: r.step,
+            done,
+            total: r.total,
+        });
+    }
 }
 
 /// `f` over every item on up to `threads` threads, results in item order.

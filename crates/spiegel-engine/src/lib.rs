@@ -39,7 +39,7 @@ pub use error::{DataProblem, EngineError, Result, SchemaProblem};
 pub use figures::{ComparisonMethod, StatsOptions, level_label};
 pub use quality::{QualityFinding, QualityReport, Severity};
 pub use results::{results_schema, results_schema_for, write_csv, write_json, write_parquet};
-pub use run::{Engine, Previous, Progress, RunOptions, RunOutput};
+pub use run::{Engine, Previous, Progress, ProtectionStep, RunOptions, RunOutput};
 pub use source::{Extract, TableSource};
 /// The disclosure-control crate the engine protects its output with.
 pub use spiegel_disclosure;

@@ -105,6 +105,17 @@ pub enum Progress {
         /// Number of published cells (results rows) to protect.
         cells: usize,
     },
+    /// A step of the protection advanced: `done` of its `total` systems are protected (reported
+    /// as each one finishes; the steps follow each other in the order of [`ProtectionStep`]).
+    /// Protection is the long part of a large run.
+    ProtectingStep {
+        /// The step.
+        step: ProtectionStep,
+        /// Systems protected so far.
+        done: usize,
+        /// Systems of the step.
+        total: usize,
+    },
     /// Checking the results table independently (fail closed).
     Verifying,
     /// Finished.
@@ -114,6 +125,29 @@ pub enum Progress {
         /// Seconds since the start.
         seconds: f64,
     },
+}
+
+/// The steps of the protection, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProtectionStep {
+    /// Each count that several indicators share (a common denominator), over all their cells.
+    SharedCounts,
+    /// Each indicator, numerator and denominator.
+    Indicators,
+    /// Each family of counts that the definitions relate across indicators (nested or
+    /// disjoint), as one joint system.
+    RelatedCounts,
+}
+
+impl std::fmt::Display for ProtectionStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProtectionStep::SharedCounts => "shared counts",
+            ProtectionStep::Indicators => "indicators",
+            ProtectionStep::RelatedCounts => "families of related counts",
+        })
+    }
 }
 
 /// Everything a run produces.
@@ -476,6 +510,7 @@ impl Engine {
             },
             previous.as_ref(),
             self.threads(),
+            &|p| self.report(p),
         )?;
         let mut protection_seconds = protecting.elapsed().as_secs_f64();
         let mut builder = ResultsBuilder::new(&self.options.stats.levels);

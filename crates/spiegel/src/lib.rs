@@ -31,8 +31,8 @@ pub use spiegel_model as model;
 pub use spiegel_synth as synth;
 
 pub use spiegel_engine::{
-    CellMap, Engine, EngineError, Extract, Progress, QualityReport, RunOptions, RunOutput,
-    StrataSpec, arrow, results_schema, write_csv, write_json, write_parquet,
+    CellMap, Engine, EngineError, Extract, Progress, ProtectionStep, QualityReport, RunOptions,
+    RunOutput, StrataSpec, arrow, results_schema, write_csv, write_json, write_parquet,
 };
 pub use spiegel_model::{Catalogue, Indicator, ModelError};
 

@@ -1262,3 +1262,53 @@ fn related_counts_are_protected_on_the_bundled_extract() {
         "republishing the related-count cells narrows nothing"
     );
 }
+
+/// Protection reports its steps in order, each from 0 to all of its systems, one at a time,
+/// between `Protecting` and `Verifying`.
+#[test]
+fn protection_reports_each_step_as_its_systems_finish() {
+    use spiegel_engine::{Progress, ProtectionStep};
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = events.clone();
+    Engine::new(catalogue())
+        .with_options(RunOptions {
+            target_partitions: Some(2),
+            ..tiny_options(3)
+        })
+        .with_progress(move |p| log.lock().expect("log").push(p))
+        .run_blocking(&extract_from(&tiny_batches()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let events = events.lock().expect("log").clone();
+    let position = |f: &dyn Fn(&Progress) -> bool| events.iter().position(f);
+    let protecting = position(&|p| matches!(p, Progress::Protecting { .. })).expect("protecting");
+    let verifying = position(&|p| matches!(p, Progress::Verifying)).expect("verifying");
+    let steps: Vec<(ProtectionStep, usize, usize)> = events[protecting + 1..verifying]
+        .iter()
+        .map(|p| match p {
+            Progress::ProtectingStep { step, done, total } => (*step, *done, *total),
+            other => panic!("{other:?} during protection"),
+        })
+        .collect();
+    let order = [
+        ProtectionStep::SharedCounts,
+        ProtectionStep::Indicators,
+        ProtectionStep::RelatedCounts,
+    ];
+    let mut at = 0;
+    for step in order {
+        let (_, _, total) = steps[at];
+        let expected: Vec<(ProtectionStep, usize, usize)> =
+            (0..=total).map(|done| (step, done, total)).collect();
+        assert_eq!(steps[at..at + total + 1], expected[..], "{step}");
+        at += total + 1;
+    }
+    assert_eq!(at, steps.len(), "{steps:?}");
+    // The tiny catalogue's indicators are each protected.
+    assert_eq!(
+        steps
+            .iter()
+            .find(|s| s.0 == ProtectionStep::Indicators)
+            .map(|s| s.2),
+        Some(catalogue().indicators.len())
+    );
+}
