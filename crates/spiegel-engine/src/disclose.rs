@@ -850,9 +850,8 @@ pub(crate) fn protect(
         .collect();
     type SharedOutcome = (Vec<usize>, CellSpace, Vec<Witness>);
     // (The diagnosis split below keeps each shared protection exact.)
-    let step = Reporter::new(progress, ProtectionStep::SharedCounts, shared.len());
-    let outcomes = par_map(threads, &shared, |members| -> Result<SharedOutcome> {
-        let _done = step.on_drop();
+    let step = (progress, ProtectionStep::SharedCounts);
+    let outcomes = par_map_reported(threads, &shared, step, |members| -> Result<SharedOutcome> {
         let (i0, w0) = members[0];
         let first = inds[i0].as_ref().expect("grouped indicators exist");
         let counts = series_of(i0, w0);
@@ -959,9 +958,8 @@ pub(crate) fn protect(
         Vec<Witness>,
     );
     let indices: Vec<usize> = (0..n).filter(|&i| inds[i].is_some()).collect();
-    let step = Reporter::new(progress, ProtectionStep::Indicators, indices.len());
-    let outcomes = par_map(threads, &indices, |&i| -> Result<Outcome> {
-        let _done = step.on_drop();
+    let step = (progress, ProtectionStep::Indicators);
+    let outcomes = par_map_reported(threads, &indices, step, |&i| -> Result<Outcome> {
         let ind = inds[i].as_ref().expect("filtered");
         let map = ind.map;
         let mut row = vec![None; map.cells.len()];
@@ -1070,9 +1068,8 @@ pub(crate) fn protect(
     // more for one family keeps every other family's proof (fewer equations
     // only admit more tables).
     let families = crate::relations::families(catalogue);
-    let step = Reporter::new(progress, ProtectionStep::RelatedCounts, families.len());
-    let outcomes = par_map(threads, &families, |family| {
-        let _done = step.on_drop();
+    let step = (progress, ProtectionStep::RelatedCounts);
+    let outcomes = par_map_reported(threads, &families, step, |family| {
         ctx.protect(family, &statuses)
     });
     for outcome in outcomes {
@@ -1139,48 +1136,27 @@ pub(crate) fn protect(
     })
 }
 
-/// Reports one protection step's progress: `0 / total` when made, one more done each time a
-/// guard from [`Reporter::on_drop`] is dropped (an item finished, with or without an error).
-struct Reporter<'a> {
-    progress: &'a (dyn Fn(Progress) + Sync),
-    step: ProtectionStep,
-    total: usize,
-    done: std::sync::atomic::AtomicUsize,
-}
-
-impl<'a> Reporter<'a> {
-    fn new(progress: &'a (dyn Fn(Progress) + Sync), step: ProtectionStep, total: usize) -> Self {
-        progress(Progress::ProtectingStep {
-            step,
-            done: 0,
-            total,
-        });
-        Reporter {
-            progress,
-            step,
-            total,
-            done: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    fn on_drop(&self) -> Done<'_, 'a> {
-        Done(self)
-    }
-}
-
-/// See [`Reporter::on_drop`].
-struct Done<'r, 'a>(&'r Reporter<'a>);
-
-impl Drop for Done<'_, '_> {
-    fn drop(&mut self) {
-        let r = self.0;
-        let done = r.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        (r.progress)(Progress::ProtectingStep {
-            step: r.step,
-            done,
-            total: r.total,
-        });
-    }
+/// [`par_map`] as one step of the protection, reporting its progress: `0 / total` first,
+/// then one more done as each item finishes (in whatever order the threads finish them).
+fn par_map_reported<T: Sync, R: Send>(
+    threads: usize,
+    items: &[T],
+    (progress, step): (&(dyn Fn(Progress) + Sync), ProtectionStep),
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let total = items.len();
+    progress(Progress::ProtectingStep {
+        step,
+        done: 0,
+        total,
+    });
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    par_map(threads, items, |item| {
+        let out = f(item);
+        let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress(Progress::ProtectingStep { step, done, total });
+        out
+    })
 }
 
 /// `f` over every item on up to `threads` threads, results in item order.
