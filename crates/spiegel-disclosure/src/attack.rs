@@ -223,16 +223,17 @@ impl<'a> Attacker<'a> {
         }
     }
 
-    /// The singletons (among `cells`: those that share no atom with `target`) whose attacker
-    /// the pool does not prove `good` for `target`: for each, the best rise and fall among the
-    /// witnesses that leave that cell unchanged. (A singleton's own cell overlapping the target
-    /// tells its contributor about themselves, and about the zeros around them.)
+    /// The singleton attackers (among `groups`, each the cells its contributor knows: those
+    /// that share no atom with `target`) that the pool does not prove `good` for `target`: for
+    /// each, the best rise and fall among the witnesses that leave every cell of the group
+    /// unchanged. (A singleton's own cell overlapping the target tells its contributor about
+    /// themselves, and about the zeros around them.)
     pub fn failing_singletons(
         &self,
         target: usize,
-        cells: &[usize],
+        groups: &[Vec<usize>],
         good: impl Fn(&Proven) -> bool,
-    ) -> Vec<usize> {
+    ) -> Vec<Vec<usize>> {
         debug_assert!(self.assumed.is_empty());
         let v = self.truth_of(&self.rows[target]) as f64;
         let t = target as u32;
@@ -260,20 +261,24 @@ impl<'a> Attacker<'a> {
                         .all(|&c| !self.equation[c as usize] || c == t)
             })
             .collect();
-        cells
+        groups
             .iter()
-            .copied()
-            .filter(|&c| c != target && disjoint(&self.rows[c], &self.rows[target]))
-            .filter(|&c| {
-                let keeps = |e: &&(f64, &Entry)| !e.1.changes.contains_key(&(c as u32));
+            .filter(|g| {
+                g.iter()
+                    .all(|&c| c != target && disjoint(&self.rows[c], &self.rows[target]))
+            })
+            .filter(|g| {
+                let keeps =
+                    |e: &&(f64, &Entry)| g.iter().all(|&c| !e.1.changes.contains_key(&(c as u32)));
                 let upper = rises.iter().find(keeps).map_or(v, |e| e.0);
                 let lower = falls.iter().find(keeps).map_or(v, |e| e.0);
-                let unbounded = free.iter().any(|a| self.rows[c].binary_search(a).is_err());
+                // The target's free atoms stay free: none is in a group's cell (disjoint).
                 !good(&Proven {
                     lower,
-                    upper: (!unbounded).then_some(upper),
+                    upper: free.is_empty().then_some(upper),
                 })
             })
+            .cloned()
             .collect()
     }
 

@@ -31,7 +31,8 @@ pub struct AuditRecord {
     /// Whether the cell passes: not derivable and its interval at least `required_width` wide.
     pub pass: bool,
     /// The attacker: `None` for anyone who knows what is published; `Some(cell)` for the one
-    /// contributor of a hidden singleton `cell`, who also knows its counts (singleton rule). A
+    /// contributor of a hidden singleton `cell`, who also knows its counts and those of the
+    /// cells within it ([`crate::LinearSystem::with_within`]; singleton rule). A
     /// cell gets one record for the public, and one more for each singleton it fails against.
     pub singleton: Option<usize>,
 }
@@ -244,17 +245,20 @@ pub fn audit_fixed(
         }
     }
     // Singletons: hidden cells with a count of 1; their contributor knows each of their counts
-    // that is 0 or 1.
-    let singletons: Vec<Vec<usize>> = (0..series.len())
+    // that is 0 or 1, and those of the cells within theirs.
+    let singletons: Vec<Vec<Vec<usize>>> = (0..series.len())
         .map(|s| {
-            (0..n)
-                .filter(|&c| {
-                    policy.singleton_width > 0
-                        && hidden[c]
-                        && values[s][c] <= 1
-                        && values.iter().any(|v| v[c] == 1)
-                })
-                .collect()
+            if policy.singleton_width == 0 {
+                return Vec::new();
+            }
+            crate::singleton_groups(
+                n,
+                |c| system.within(c),
+                |c| hidden[c],
+                |s, c| values[s][c],
+                series.len(),
+                s,
+            )
         })
         .collect();
 
@@ -383,24 +387,28 @@ pub fn audit_fixed(
             let (rises, falls) = witnessed[s]
                 .get(&c)
                 .map_or((&no_rises, &no_falls), |(r, f)| (r, f));
-            for &q in &singletons[s] {
+            for group in &singletons[s] {
                 // Only cells that share no inner cell with the singleton's: a singleton's own
                 // cell overlapping this one tells its contributor about themselves (and zeros).
-                if q == c || rows[q].iter().any(|i| rows[c].binary_search(i).is_ok()) {
+                if group
+                    .iter()
+                    .any(|&q| q == c || rows[q].iter().any(|i| rows[c].binary_search(i).is_ok()))
+                {
                     continue;
                 }
                 let keeps = |e: &&(Ratio, usize)| {
-                    moved_pairs[s][e.1]
-                        .1
-                        .get(&(q as u32))
-                        .is_none_or(|&x| x == 0)
+                    group.iter().all(|&q| {
+                        moved_pairs[s][e.1]
+                            .1
+                            .get(&(q as u32))
+                            .is_none_or(|&x| x == 0)
+                    })
                 };
                 let hi = rises.iter().find(keeps).map_or(truth, |e| e.0);
                 let lo = falls.iter().find(keeps).map_or(truth, |e| e.0);
+                // Disjoint from the group: the cell's free inner cells stay free.
                 let free = rows[c].iter().any(|&i| {
-                    published_of[i as usize].is_empty()
-                        && known.upper[s][i as usize].is_none()
-                        && rows[q].binary_search(&i).is_err()
+                    published_of[i as usize].is_empty() && known.upper[s][i as usize].is_none()
                 });
                 let ok = |lower: i64, upper: Option<i64>| {
                     upper.is_none_or(|u| u - lower >= policy.singleton_width)
@@ -410,7 +418,7 @@ pub fn audit_fixed(
                     continue;
                 }
                 let mut equations: Vec<usize> = (0..n).filter(|&e| !hidden[e]).collect();
-                equations.push(q);
+                equations.extend(group);
                 let attacker = Attacker::new(system.n_inner(), &rows, &equations);
                 (lower, upper) = attacker.interval(rows[c], series[s], &known, c, s)?;
                 if !ok(lower, upper) {
@@ -423,7 +431,7 @@ pub fn audit_fixed(
                         required_width: policy.singleton_width,
                         derivable: false,
                         pass: false,
-                        singleton: Some(q),
+                        singleton: Some(group[0]),
                     });
                 }
             }

@@ -28,6 +28,18 @@ pub enum Error {
         /// The published cell.
         cell: usize,
     },
+    /// A cell said to count a subset of another's persons ([`crate::LinearSystem::with_within`])
+    /// is not within it: itself, out of range, in a cycle, or summing an inner cell the other
+    /// does not.
+    #[error("published cell {cell} is said to be within cell {within}, but {reason}")]
+    InvalidWithin {
+        /// The cell.
+        cell: usize,
+        /// The cell it is said to be within.
+        within: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// No count series was given.
     #[error("no count series given: at least one (the numerator) is needed")]
     NoSeries,

@@ -52,6 +52,8 @@ pub struct LinearSystem {
     n_inner: usize,
     rows: Vec<Vec<u32>>,
     keys: Option<Vec<u64>>,
+    /// The cell each cell counts a subset of the persons of (`with_within`).
+    within: Option<Vec<Option<u32>>>,
 }
 
 impl LinearSystem {
@@ -84,7 +86,69 @@ impl LinearSystem {
             n_inner,
             rows,
             keys: None,
+            within: None,
         })
+    }
+
+    /// Related counts of the same persons: `within[c] = Some(p)` when cell `c` counts some of
+    /// the persons that cell `p` counts, in the same published cell (the opioid users without
+    /// a laxative in a region, among its opioid users). Its inner cells must be among `p`'s.
+    /// The contributor of a hidden cell with a count of 1 knows the cells within theirs as
+    /// well (each 0 or 1: their own membership), so the singleton rule
+    /// ([`Policy::singleton_width`]) takes them as known together.
+    ///
+    /// ```
+    /// use spiegel_disclosure::LinearSystem;
+    /// // Inner cells: (persons not in the subset, persons in it); cell 1 is within cell 0.
+    /// let s = LinearSystem::new(2, vec![vec![0, 1], vec![1]])?.with_within(vec![None, Some(0)])?;
+    /// assert_eq!(s.within(1), Some(0));
+    /// assert!(LinearSystem::new(2, vec![vec![0], vec![1]])?.with_within(vec![None, Some(0)]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_within(mut self, within: Vec<Option<usize>>) -> Result<Self> {
+        self.check_cells("within", &within)?;
+        let n = self.rows.len();
+        for (cell, &p) in within.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let fail = |reason| {
+                Err(Error::InvalidWithin {
+                    cell,
+                    within: p,
+                    reason,
+                })
+            };
+            if p >= n {
+                return fail("there is no such cell");
+            }
+            if p == cell {
+                return fail("a cell cannot be within itself");
+            }
+            if self.rows[cell]
+                .iter()
+                .any(|i| self.rows[p].binary_search(i).is_err())
+            {
+                return fail("it sums inner cells that the other does not");
+            }
+            // Walking up from the cell must end (no cycle).
+            let (mut at, mut steps) = (p, 0);
+            while let Some(q) = within[at] {
+                steps += 1;
+                if q >= n || steps > n {
+                    return fail("the cells are within each other in a cycle");
+                }
+                at = q;
+            }
+        }
+        self.within = Some(within.into_iter().map(|p| p.map(|p| p as u32)).collect());
+        Ok(self)
+    }
+
+    /// The cell that `cell` counts a subset of the persons of ([`Self::with_within`]).
+    pub fn within(&self, cell: usize) -> Option<usize> {
+        self.within
+            .as_ref()
+            .and_then(|w| w[cell])
+            .map(|p| p as usize)
     }
 
     /// Stable keys for the published cells (one each, distinct), used instead of the cell index
@@ -173,6 +237,46 @@ impl LinearSystem {
     }
 }
 
+/// The singleton attackers of one series, each as the cells (of `n`) their contributor knows:
+/// for each hidden cell with a count of 1 in some series (and no such cell that it is within,
+/// whose contributor is the same person and knows more), itself and the hidden cells within it
+/// ([`LinearSystem::with_within`]), those whose count in `series` is 0 or 1. The cell with the
+/// count of 1 comes first when it is in the group: it names the attacker.
+pub(crate) fn singleton_groups(
+    n: usize,
+    within: impl Fn(usize) -> Option<usize>,
+    hidden: impl Fn(usize) -> bool,
+    values: impl Fn(usize, usize) -> i64,
+    n_series: usize,
+    series: usize,
+) -> Vec<Vec<usize>> {
+    let one = |c: usize| hidden(c) && (0..n_series).any(|s| values(s, c) == 1);
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for c in 0..n {
+        if let Some(p) = within(c) {
+            children[p].push(c);
+        }
+    }
+    (0..n)
+        .filter(|&c| one(c) && !std::iter::successors(within(c), |&p| within(p)).any(one))
+        .filter_map(|head| {
+            let mut group = Vec::new();
+            let mut stack = vec![head];
+            while let Some(c) = stack.pop() {
+                if c != head && hidden(c) && values(series, c) <= 1 {
+                    group.push(c);
+                }
+                stack.extend(children[c].iter().copied());
+            }
+            group.sort_unstable();
+            if values(series, head) <= 1 {
+                group.insert(0, head);
+            }
+            (!group.is_empty()).then_some(group)
+        })
+        .collect()
+}
+
 /// The protection policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -190,7 +294,8 @@ pub struct Policy {
     /// (so the attacker cannot even be sure the cell is small; default `false`).
     pub interval_contains_threshold: bool,
     /// The singleton rule: the one contributor of a hidden cell with a count of 1 knows that
-    /// cell's counts that are 0 or 1; for them, every other hidden sensitive cell that shares
+    /// cell's counts that are 0 or 1 (and those of the cells within it,
+    /// [`LinearSystem::with_within`]); for them, every other hidden sensitive cell that shares
     /// no inner cell with theirs must keep a range at least this wide. Default 1: they cannot
     /// pin it to one value (recompute it). 0 turns the rule off; the required width makes it
     /// as strict as for the public. Each singleton is an attacker of their own, not all of
@@ -852,7 +957,16 @@ impl ComponentInput<'_> {
             .map(|l| reasons[l].is_some() || self.also_hidden[global(l)])
             .collect();
         let mut pools: Vec<Vec<attack::Witness>> = vec![Vec::new(); self.series.len()];
-        let is_protected: Vec<bool> = (0..m).map(|l| reasons[l].is_some()).collect();
+        // The cells whose changes each witness records: the protected cells, and the cells
+        // of related counts (`within`) that a singleton's contributor may know.
+        let local: HashMap<usize, usize> = (0..m).map(|l| (global(l), l)).collect();
+        let mut recorded: Vec<bool> = (0..m).map(|l| reasons[l].is_some()).collect();
+        for l in (0..m).filter(|_| policy.singleton_width > 0) {
+            if let Some(p) = self.system.within(global(l)) {
+                recorded[l] = true;
+                recorded[local[&p]] = true;
+            }
+        }
         let mut rounds = 0;
         loop {
             let (mut hidden, basis) =
@@ -869,7 +983,7 @@ impl ComponentInput<'_> {
                     (truth, &atom_lower[s], &atom_upper[s]),
                     &hidden,
                     pool,
-                    is_protected.clone(),
+                    recorded.clone(),
                 );
                 // Joint LPs first, again for the cells still unproven while that helps.
                 let mut last = usize::MAX;
@@ -987,16 +1101,16 @@ impl ComponentInput<'_> {
                     }
                 };
                 // The singletons: hidden cells with a count of 1, whose contributor knows each
-                // of their counts that is 0 or 1.
-                let singletons: Vec<usize> = if policy.singleton_width > 0 {
-                    (0..m)
-                        .filter(|&l| {
-                            let c = global(l);
-                            hidden[l]
-                                && self.values[s][c] <= 1
-                                && self.values.iter().any(|v| v[c] == 1)
-                        })
-                        .collect()
+                // of their counts that is 0 or 1, and the cells within theirs.
+                let singletons: Vec<Vec<usize>> = if policy.singleton_width > 0 {
+                    singleton_groups(
+                        m,
+                        |l| self.system.within(global(l)).map(|p| local[&p]),
+                        |l| hidden[l],
+                        |s, l| self.values[s][global(l)],
+                        self.values.len(),
+                        s,
+                    )
                 } else {
                     Vec::new()
                 };
@@ -1008,13 +1122,13 @@ impl ComponentInput<'_> {
                     // then each one still failing alone.
                     let failing = attacker.failing_singletons(t, &singletons, good_singleton);
                     if failing.len() > 1 {
-                        attacker.assume(&failing);
+                        attacker.assume(&failing.concat());
                         let proved = attacker.prove(t, good_singleton, global(t), s);
                         attacker.assume(&[]);
                         proved?;
                     }
-                    for c in attacker.failing_singletons(t, &failing, good_singleton) {
-                        attacker.assume(&[c]);
+                    for group in attacker.failing_singletons(t, &failing, good_singleton) {
+                        attacker.assume(&group);
                         let secured = secure(t, &mut attacker, &mut hidden, &mut rounds, true);
                         attacker.assume(&[]);
                         secured?;

@@ -1688,3 +1688,100 @@ fn performance_smoke_reduced_national_system() {
         audit_time
     );
 }
+
+/// Two related counts (opioid users among decedents, say) in regions A, B and C and the
+/// nation: inner cells (A not in the subset, A in it, B not, B in it, C not, C in it); each
+/// subset's cell is within the whole's.
+fn related_counts() -> (LinearSystem, LinearSystem, Vec<i64>) {
+    let rows: Vec<Vec<u32>> = vec![
+        vec![0, 1],             // 0: A, all
+        vec![1],                // 1: A, subset
+        vec![2, 3],             // 2: B, all
+        vec![3],                // 3: B, subset
+        vec![4, 5],             // 4: C, all
+        vec![5],                // 5: C, subset
+        vec![0, 1, 2, 3, 4, 5], // 6: nation, all
+        vec![1, 3, 5],          // 7: nation, subset
+    ];
+    let plain = LinearSystem::new(6, rows).unwrap();
+    let within = vec![None, Some(0), None, Some(2), None, Some(4), None, Some(6)];
+    let related = plain.clone().with_within(within).unwrap();
+    // One person in A, not in the subset; 4 of B's 30 in it; 10 of C's 30.
+    (plain, related, vec![1, 0, 26, 4, 20, 10])
+}
+
+#[test]
+fn a_singleton_knows_the_related_counts_of_their_own_cell() {
+    let (plain, related, inner) = related_counts();
+    let policy = Policy {
+        min_interval_width: Some(1),
+        ..policy(10)
+    };
+    // C and the nation published, A and B hidden: A's and B's subsets add up to 4. The public
+    // can tell B's subset only within [0, 4]; the one person of A, from A's count of 1 alone,
+    // within [3, 4]. But they also know that they are not in the subset themselves (A's
+    // subset is 0): B's subset is 4, exactly.
+    let primary = Status::Primary(PrimaryReason::BelowThreshold { series: 0 });
+    let mut statuses = vec![Status::Published; 8];
+    statuses[..4].copy_from_slice(&[primary, Status::Secondary, Status::Secondary, primary]);
+    let a = audit(&plain, &[&inner], &statuses, &policy).unwrap();
+    assert!(a.passed(), "{:?}", a.first_failure());
+    let a = audit(&related, &[&inner], &statuses, &policy).unwrap();
+    assert!(!a.passed());
+    let failure = a.records.iter().find(|r| !r.pass).unwrap();
+    assert_eq!(
+        (
+            failure.cell,
+            failure.singleton,
+            failure.lower,
+            failure.upper
+        ),
+        (3, Some(0), 4, Some(4))
+    );
+    // The oracle's LP agrees: with A's two counts known, B's subset has one value; with A's
+    // whole alone, two.
+    let mut known = published_rows(&related, &statuses);
+    known.push(vec![0, 1]);
+    assert_eq!(lp_attack(6, &known, &inner, &[3]), (3.0, 4.0));
+    known.push(vec![1]);
+    assert_eq!(lp_attack(6, &known, &inner, &[3]), (4.0, 4.0));
+    // Protection takes that contributor into account: with C and the nation forced and A's
+    // subset and B's whole kept hidden, the pattern above is what it gives without the
+    // relation, and with it the release is refused (nothing left to hide).
+    let fixed = Fixed {
+        forced: vec![4, 5, 6, 7],
+        hidden: vec![1, 2],
+        ..Fixed::default()
+    };
+    let p = release(&plain, &[&inner], &fixed, &policy).unwrap();
+    let hidden = |s: &[Status]| s.iter().map(|s| s.is_hidden()).collect::<Vec<_>>();
+    assert_eq!(hidden(&p.statuses), hidden(&statuses));
+    assert!(release(&related, &[&inner], &fixed, &policy).is_err());
+    let p = release(&related, &[&inner], &Fixed::default(), &policy).unwrap();
+    assert!(
+        audit(&related, &[&inner], &p.statuses, &policy)
+            .unwrap()
+            .passed()
+    );
+}
+
+#[test]
+fn within_must_be_a_subset_without_cycles() {
+    let s = || LinearSystem::new(2, vec![vec![0, 1], vec![1], vec![0, 1]]).unwrap();
+    for (within, reason) in [
+        (vec![None, Some(1), None], "within itself"),
+        (vec![None, Some(7), None], "no such cell"),
+        (
+            vec![Some(1), None, None],
+            "inner cells that the other does not",
+        ),
+        (vec![Some(2), None, Some(0)], "cycle"),
+    ] {
+        let e = s().with_within(within).unwrap_err();
+        assert!(e.to_string().contains(reason), "{e}");
+    }
+    assert!(matches!(
+        s().with_within(vec![None]),
+        Err(Error::CellArgumentLength { .. })
+    ));
+}

@@ -254,12 +254,24 @@ impl Joint {
                 }
             }
         }
-        let system = LinearSystem::new(n_merged * n_parts, system_rows).map_err(|e| {
-            EngineError::Disclosure {
+        // A node's count within its parent's in the same published cell (the same finest
+        // cells): what a singleton's contributor knows together.
+        let mut row_of: HashMap<(usize, &[u32]), usize> = HashMap::new();
+        for (r, (node, m)) in rows.iter().enumerate() {
+            row_of.entry((*node, m.as_slice())).or_insert(r);
+        }
+        let within: Vec<Option<usize>> = rows
+            .iter()
+            .map(|(node, m)| {
+                family.parent[*node].and_then(|p| row_of.get(&(p, m.as_slice())).copied())
+            })
+            .collect();
+        let system = LinearSystem::new(n_merged * n_parts, system_rows)
+            .and_then(|s| s.with_within(within))
+            .map_err(|e| EngineError::Disclosure {
                 indicator: String::new(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(Joint {
             system,
             values,
@@ -353,5 +365,29 @@ mod tests {
             assert_eq!(f.parent[0], None);
             assert!(f.parent[1..].iter().all(Option::is_some));
         }
+    }
+
+    /// A joint system records which count lies within which in the same cell: siblings and
+    /// other cells are not.
+    #[test]
+    fn joint_rows_know_what_they_are_within() {
+        // Decedents (node 0) with home deaths (1) and hospital deaths (2) apart.
+        let family = Family {
+            nodes: vec![vec![(0, 1)], vec![(0, 0)], vec![(1, 0)]],
+            parent: vec![None, Some(0), Some(0)],
+        };
+        // Two finest cells; parts: decedents elsewhere, at home, in hospital.
+        let parts = vec![vec![3, 4], vec![1, 0], vec![2, 5]];
+        let rows = vec![
+            (0, vec![0]),    // 0: decedents, cell A
+            (1, vec![0]),    // 1: home, cell A
+            (2, vec![0]),    // 2: hospital, cell A
+            (0, vec![0, 1]), // 3: decedents, nation
+            (2, vec![0, 1]), // 4: hospital, nation
+            (1, vec![1]),    // 5: home, cell B (its decedents not in the system)
+        ];
+        let joint = Joint::new(&family, &rows, &parts).unwrap();
+        let within: Vec<Option<usize>> = (0..rows.len()).map(|c| joint.system.within(c)).collect();
+        assert_eq!(within, [None, Some(0), Some(0), None, Some(3), None]);
     }
 }

@@ -626,6 +626,8 @@ fn related(
     threads: usize,
 ) -> Result<()> {
     let cat = knowledge.catalogue;
+    // As protection does: the public attacker (the singleton rule is checked per indicator
+    // and per shared count).
     let public = Policy {
         singleton_width: 0,
         ..knowledge.policy.clone()
