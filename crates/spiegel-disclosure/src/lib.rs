@@ -957,10 +957,17 @@ impl ComponentInput<'_> {
             .map(|l| reasons[l].is_some() || self.also_hidden[global(l)])
             .collect();
         let mut pools: Vec<Vec<attack::Witness>> = vec![Vec::new(); self.series.len()];
-        // The cells whose changes each witness records: the protected cells, and the cells
-        // of related counts (`within`) that a singleton's contributor may know.
+        // The cells whose changes each witness records: the protected cells, and those a
+        // singleton's contributor may know: every cell with a count of 1 (not always a
+        // protected one: with k = 1 it is hidden only to protect others) and the cells of
+        // related counts (`within`).
         let local: HashMap<usize, usize> = (0..m).map(|l| (global(l), l)).collect();
-        let mut recorded: Vec<bool> = (0..m).map(|l| reasons[l].is_some()).collect();
+        let mut recorded: Vec<bool> = (0..m)
+            .map(|l| {
+                reasons[l].is_some()
+                    || (policy.singleton_width > 0 && self.values.iter().any(|v| v[global(l)] == 1))
+            })
+            .collect();
         for l in (0..m).filter(|_| policy.singleton_width > 0) {
             if let Some(p) = self.system.within(global(l)) {
                 recorded[l] = true;

@@ -1850,3 +1850,46 @@ fn within_must_be_a_subset_without_cycles() {
         Err(Error::CellArgumentLength { .. })
     ));
 }
+
+/// Found by the engine's differential property test: with k = 1, a cell with a count of 1 is
+/// hidden only to protect another (here given as hidden), and is not sensitive itself. Its
+/// person is still a singleton attacker: the witnesses must record its changes, or a proof
+/// that moves it counts for them.
+#[test]
+fn a_singleton_that_is_not_sensitive_itself_is_still_an_attacker() {
+    // Total (0 + 1 + 4 contacts; 5 persons), a cell of 3 persons, the heart cell (one person,
+    // no contact: hidden), the renal cell (one person, one contact: a magnitude cell).
+    let system = LinearSystem::new(3, vec![vec![0, 1, 2], vec![2], vec![0], vec![1]]).unwrap();
+    let (num, den) = ([0i64, 1, 4], [1i64, 1, 3]);
+    let policy = Policy {
+        threshold: 1,
+        min_interval_width: Some(1),
+        ..Policy::default()
+    };
+    let fixed = Fixed {
+        widths: vec![CellWidth {
+            cell: 3,
+            series: 0,
+            width: 1,
+        }],
+        hidden: vec![2],
+        ..Fixed::default()
+    };
+    let p = protect(&system, &[&num, &den], &fixed, &policy).unwrap();
+    // With the total and the 3-person cell published, the heart person (0 contacts) would
+    // know the renal cell's 1 contact: the 3-person cell is hidden too.
+    assert!(p.statuses[1].is_hidden(), "{:?}", p.statuses);
+    let a = audit_fixed(
+        &system,
+        &[&num, &den],
+        &p.statuses,
+        &fixed,
+        &policy,
+        &p.certificate,
+    );
+    assert!(a.unwrap().passed());
+    let mut known = published_rows(&system, &p.statuses);
+    known.push(vec![0]);
+    let (lo, hi) = lp_attack(3, &known, &num, &[1]);
+    assert!(hi - lo >= 1.0, "[{lo}, {hi}]");
+}
