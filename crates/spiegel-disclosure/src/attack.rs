@@ -251,16 +251,9 @@ impl<'a> Attacker<'a> {
         }
         rises.sort_by(|a, b| b.0.total_cmp(&a.0));
         falls.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let free: Vec<u32> = self.rows[target]
-            .iter()
-            .copied()
-            .filter(|&a| {
-                self.upper[a as usize].is_none()
-                    && self.cells_of_atom[a as usize]
-                        .iter()
-                        .all(|&c| !self.equation[c as usize] || c == t)
-            })
-            .collect();
+        // The target's free atoms stay free for every group: none is in a group's cell
+        // (disjoint).
+        let unbounded = self.free_atom(target).is_some();
         groups
             .iter()
             .filter(|g| {
@@ -272,10 +265,9 @@ impl<'a> Attacker<'a> {
                     |e: &&(f64, &Entry)| g.iter().all(|&c| !e.1.changes.contains_key(&(c as u32)));
                 let upper = rises.iter().find(keeps).map_or(v, |e| e.0);
                 let lower = falls.iter().find(keeps).map_or(v, |e| e.0);
-                // The target's free atoms stay free: none is in a group's cell (disjoint).
                 !good(&Proven {
                     lower,
-                    upper: free.is_empty().then_some(upper),
+                    upper: (!unbounded).then_some(upper),
                 })
             })
             .cloned()

@@ -962,16 +962,16 @@ impl ComponentInput<'_> {
         // protected one: with k = 1 it is hidden only to protect others) and the cells of
         // related counts (`within`).
         let local: HashMap<usize, usize> = (0..m).map(|l| (global(l), l)).collect();
-        let mut recorded: Vec<bool> = (0..m)
-            .map(|l| {
-                reasons[l].is_some()
-                    || (policy.singleton_width > 0 && self.values.iter().any(|v| v[global(l)] == 1))
-            })
-            .collect();
-        for l in (0..m).filter(|_| policy.singleton_width > 0) {
-            if let Some(p) = self.system.within(global(l)) {
-                recorded[l] = true;
-                recorded[local[&p]] = true;
+        let mut recorded: Vec<bool> = (0..m).map(|l| reasons[l].is_some()).collect();
+        if policy.singleton_width > 0 {
+            for l in 0..m {
+                if self.values.iter().any(|v| v[global(l)] == 1) {
+                    recorded[l] = true;
+                }
+                if let Some(p) = self.system.within(global(l)) {
+                    recorded[l] = true;
+                    recorded[local[&p]] = true;
+                }
             }
         }
         let mut rounds = 0;
