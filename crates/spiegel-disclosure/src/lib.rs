@@ -991,7 +991,9 @@ impl ComponentInput<'_> {
                     &hidden,
                     pool,
                     recorded.clone(),
-                );
+                )
+                .local_first(policy.singleton_width > 0);
+                attacker.want(protected.iter().map(|&t| (t, width_of(t, s))).collect());
                 // Joint LPs first, again for the cells still unproven while that helps.
                 let mut last = usize::MAX;
                 for _ in 0..4 {

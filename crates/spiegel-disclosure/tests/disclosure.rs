@@ -1094,6 +1094,20 @@ proptest! {
         run_case(&case, false)?;
     }
 
+    /// Without singletons, protection takes another path (the LP over all atoms first, one
+    /// table for a cell and the others still unproven: `Attacker::local_first`, `want`).
+    #[test]
+    fn public_attacker_only_passes_every_oracle(seed in any::<u64>()) {
+        let case = generate(seed, 14, true);
+        let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
+        let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
+        let public = Policy {
+            singleton_width: 0,
+            ..policy(case.k)
+        };
+        run_system(&system, &series, &public, false)?;
+    }
+
     #[test]
     fn related_counts_pass_every_oracle(seed in any::<u64>()) {
         let case = generate(seed, 8, false);
