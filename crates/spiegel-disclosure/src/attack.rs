@@ -343,12 +343,11 @@ impl<'a> Attacker<'a> {
         if good(&best) {
             return Ok(best);
         }
-        let sh = self.prove_shared(target, &best, cell, series)?;
         // The shared LP's table raises the target as far as it can go (up to what it needs):
         // no LP upwards over all atoms can do better.
-        let sh = sh.flatten();
-        let rose = sh.is_some();
-        if let Some(w) = sh {
+        let shared = self.prove_shared(target, &best, cell, series)?;
+        let rose = shared.is_some();
+        if let Some(w) = shared {
             self.add(w);
             best = self.pooled(target);
             if good(&best) {
@@ -404,7 +403,7 @@ impl<'a> Attacker<'a> {
         best: &Proven,
         cell: usize,
         series: usize,
-    ) -> Result<Option<Option<Witness>>> {
+    ) -> Result<Option<Witness>> {
         // With singletons to protect, a table that moves many cells proves little for them.
         if self.local_first || !self.assumed.is_empty() || self.kernel().is_none() {
             return Ok(None);
@@ -412,13 +411,11 @@ impl<'a> Attacker<'a> {
         let Some(&(_, width)) = self.wanted.iter().find(|w| w.0 == target) else {
             return Ok(None);
         };
+        // How far a target must rise above its true value for its range to be wide enough
+        // (`None`: it is already, or unbounded).
         let need_of = |p: &Proven, t: usize, width: i64| -> Option<i64> {
-            let upper = p.upper?;
-            let (lo, hi) = (
-                (p.lower - 1e-9).ceil() as i64,
-                (upper + 1e-9).floor() as i64,
-            );
-            (hi - lo < width).then(|| lo + width - self.truth_of(&self.rows[t]))
+            (p.width()? < width)
+                .then(|| (p.lower - 1e-9).ceil() as i64 + width - self.truth_of(&self.rows[t]))
         };
         let Some(need) = need_of(best, target, width) else {
             return Ok(None);
@@ -445,7 +442,6 @@ impl<'a> Attacker<'a> {
             cell,
             series,
         )
-        .map(Some)
     }
 
     /// One LP pair for many targets at once: the sum of the targets pushed up, then down; the
@@ -695,10 +691,11 @@ impl<'a> Attacker<'a> {
         self.optimise_kernel(targets, direction, None, cell, series)
     }
 
-    /// [`Self::optimise_all`], or with `shared = Some((need, caps))` a table in which the
-    /// first target rises by at least `need` and the others (one cap each) rise as far as
-    /// each still needs: the sum of their rises up to their caps is maximised (a fall counts
-    /// against it). One LP then proves the target and, often, others besides.
+    /// [`Self::optimise_all`], or with `shared = Some((need, weight, caps))` a table in which
+    /// each target rises as far as it still needs (the first up to `need`, the others up to
+    /// their caps): the sum of the rises so capped is maximised, the first target's weighted
+    /// by `weight` and the others' by 1 (a fall counts against it). One LP then proves the
+    /// first target where any table can and, often, others besides.
     fn optimise_kernel(
         &mut self,
         targets: &[usize],
