@@ -17,7 +17,8 @@
 //!
 //! A cell none of these proves wide enough is treated as failing and protected further: the
 //! stage can only err towards hiding more. Witnesses are exact rationals (the LP optimum,
-//! recognised as `p / d` and re-checked in integers), and their deltas are kept sparse.
+//! recognised as `p / d`, or its vertex rebuilt exactly from the atoms the LP left at their
+//! bounds; re-checked in integers either way), and their deltas are kept sparse.
 //!
 //! A singleton attacker (the one contributor of a hidden cell, who knows its counts) is the
 //! same attacker with that cell as one more equation ([`Attacker::assume`]): the witnesses that
@@ -648,6 +649,164 @@ impl<'a> Attacker<'a> {
         (!delta.is_empty()).then_some(Witness { denominator, delta })
     }
 
+    /// The exact table at an LP optimum whose values [`Self::exact`] does not recognise (the
+    /// solver leaves atoms a few 1e-9 below zero, and a vertex's denominators can be large):
+    /// every atom that did not move keeps its true value, every atom the LP left at one of its
+    /// bounds (within 1e-6) is put exactly there, and the other atoms that moved are solved
+    /// for in exact integers, from the equations and from `pins` (cells whose LP value sits at
+    /// an integer the LP pushed it to: `(cell, change)`). Where the atoms at bounds do not
+    /// pin the rest down, the remaining unknowns take their LP values on a grid of 2^-20.
+    /// `None`: inconsistent (the LP's active set was misread), outside the bounds, or too
+    /// large to check. The caller re-checks the equations exactly.
+    fn vertex(&self, changes: &[(u32, f64)], pins: &[(usize, i64)]) -> Option<Witness> {
+        const AT_BOUND: f64 = 1e-6;
+        const GRID: i128 = 1 << 20;
+        let (truth, lower, upper) = (self.truth, self.lower, self.upper);
+        // `known[a]`: the value of atom `a` in the vertex where it is known.
+        let mut known: HashMap<u32, i64> = HashMap::new();
+        let mut lp: HashMap<u32, f64> = HashMap::new();
+        for &(a, d) in changes {
+            if d.abs() <= 1e-9 {
+                continue;
+            }
+            let i = a as usize;
+            let v = truth[i] as f64 + d;
+            if (v - lower[i] as f64).abs() <= AT_BOUND {
+                known.insert(a, lower[i]);
+            } else if let Some(u) = upper[i].filter(|&u| (v - u as f64).abs() <= AT_BOUND) {
+                known.insert(a, u);
+            } else {
+                lp.insert(a, v);
+            }
+        }
+        if lp.is_empty() && known.is_empty() {
+            return None;
+        }
+        let value_of = |a: u32| known.get(&a).copied().unwrap_or(truth[a as usize]);
+        // Every equation that touches a moved atom, with the unknowns on the left.
+        let mut touched: Vec<u32> = known
+            .keys()
+            .chain(lp.keys())
+            .flat_map(|&a| self.cells_of_atom[a as usize].iter().copied())
+            .filter(|&c| self.is_equation(c))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let rhs = self.cells_of_atom.len() as u32;
+        let mut equations: Vec<stage1::Sparse> = Vec::new();
+        let mut row_equation = |row: &[u32], value: i64| -> Option<()> {
+            let mut e: stage1::Sparse = Vec::new();
+            let mut b = value as i128;
+            for &a in row {
+                if lp.contains_key(&a) {
+                    e.push((a, 1));
+                } else {
+                    b -= value_of(a) as i128;
+                }
+            }
+            if e.is_empty() {
+                // Only known atoms: the equation must hold as it is.
+                return (b == 0).then_some(());
+            }
+            if b != 0 {
+                e.push((rhs, b));
+            }
+            equations.push(e);
+            Some(())
+        };
+        for &c in &touched {
+            let row = &self.rows[c as usize];
+            row_equation(row, self.truth_of(row))?;
+        }
+        for &(c, change) in pins {
+            let row = &self.rows[c];
+            row_equation(row, self.truth_of(row) + change)?;
+        }
+        let solved = stage1::solve(equations.into_iter(), rhs).ok()??;
+        // The unknowns no equation pins down, on the grid (`value * GRID`).
+        let pivots: HashSet<u32> = solved.iter().map(|r| r.0).collect();
+        let mut free: HashMap<u32, i128> = HashMap::new();
+        for (&a, &v) in &lp {
+            if !pivots.contains(&a) {
+                free.insert(a, (v * GRID as f64).round() as i128);
+            }
+        }
+        let grid = if free.is_empty() { 1 } else { GRID };
+        // The common denominator: the pivots' coefficients' least common multiple, times the
+        // grid.
+        let mut multiple: i128 = 1;
+        for (p, row) in &solved {
+            let a = row
+                .binary_search_by_key(p, |e| e.0)
+                .ok()
+                .map(|i| row[i].1)?;
+            multiple = multiple / stage1::gcd(multiple, a) * a.abs();
+            if multiple * grid > crate::MAX_DENOMINATOR as i128 {
+                return None;
+            }
+        }
+        let denominator = multiple * grid;
+        // Every new value times the denominator.
+        let mut scaled: HashMap<u32, i128> = HashMap::new();
+        for (&a, &f) in &free {
+            scaled.insert(a, f * multiple);
+        }
+        for (p, row) in &solved {
+            let (mut a_p, mut sum) = (0i128, 0i128);
+            for &(j, c) in row {
+                if j == *p {
+                    a_p = c;
+                } else if j == rhs {
+                    sum = sum.checked_add(c.checked_mul(grid)?)?;
+                } else {
+                    sum = sum.checked_sub(c.checked_mul(*free.get(&j)?)?)?;
+                }
+            }
+            // a_p x_p = sum / grid, so x_p * denominator = sum * (multiple / a_p).
+            scaled.insert(*p, sum.checked_mul(multiple / a_p)?);
+        }
+        for (&a, &v) in &known {
+            scaled.insert(a, (v as i128).checked_mul(denominator)?);
+        }
+        let within = scaled.iter().all(|(&a, &x)| {
+            let i = a as usize;
+            x >= lower[i] as i128 * denominator
+                && upper[i].is_none_or(|u| x <= u as i128 * denominator)
+        });
+        if !within {
+            return None;
+        }
+        // The smallest denominator of the table, and every sum of it far from overflowing.
+        let mut delta: Vec<(u32, i128)> = scaled
+            .iter()
+            .map(|(&a, &x)| (a, x - truth[a as usize] as i128 * denominator))
+            .filter(|&(_, x)| x != 0)
+            .collect();
+        let total: i128 = scaled.values().map(|&x| x / denominator + 1).sum::<i128>()
+            + delta
+                .iter()
+                .map(|&(a, _)| truth[a as usize] as i128)
+                .sum::<i128>();
+        let g = delta
+            .iter()
+            .fold(denominator, |g, &(_, x)| stage1::gcd(g, x));
+        let denominator = denominator / g;
+        if denominator > crate::MAX_DENOMINATOR as i128
+            || total.saturating_mul(denominator).saturating_mul(4) > i64::MAX as i128
+        {
+            return None;
+        }
+        delta.sort_unstable();
+        let delta: Vec<(u32, i64)> = delta
+            .into_iter()
+            .map(|(a, x)| (a, (x / g) as i64))
+            .collect();
+        (!delta.is_empty()).then_some(Witness {
+            denominator: denominator as i64,
+            delta,
+        })
+    }
+
     /// The null space of the equations, computed once per set of equations.
     fn kernel(&mut self) -> Option<&Kernel> {
         if self.kernel.is_none() {
@@ -677,9 +836,8 @@ impl<'a> Attacker<'a> {
     }
 
     /// The LP over every atom, in the coordinates of the null space of the equations: `y` with
-    /// `truth + N y >= 0`. The true table (`y = 0`) is feasible, so the simplex starts from a
-    /// feasible point, and it has as many variables as the release leaves degrees of freedom
-    /// (tens) instead of one per atom. Falls back to [`Self::optimise`] over every atom when a
+    /// `truth + N y >= 0`: as many variables as the release leaves degrees of freedom instead
+    /// of one per atom, and no equations. Falls back to [`Self::optimise`] over every atom when a
     /// target is an equation or the null space overflows.
     fn optimise_all(
         &mut self,
@@ -815,22 +973,49 @@ impl<'a> Attacker<'a> {
         };
         let y: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();
         // The change of every atom that can move.
-        let changes = moving.iter().map(|&a| {
-            let d: f64 = kernel.n[a as usize]
-                .iter()
-                .map(|&(j, x)| x * y[j as usize])
-                .sum();
-            (a, d)
-        });
-        let Some(witness) = self.exact(changes) else {
-            return Ok(None);
-        };
+        let changes: Vec<(u32, f64)> = moving
+            .iter()
+            .map(|&a| {
+                let d: f64 = kernel.n[a as usize]
+                    .iter()
+                    .map(|&(j, x)| x * y[j as usize])
+                    .sum();
+                (a, d)
+            })
+            .collect();
         // Exact re-check: every equation keeps its value.
-        let sums = self.cell_changes(&witness, |c| self.is_equation(c));
-        if sums.values().any(|&x| x != 0) {
-            return Ok(None);
+        let holds = |w: &Witness| {
+            self.cell_changes(w, |c| self.is_equation(c))
+                .values()
+                .all(|&x| x == 0)
+        };
+        if let Some(w) = self.exact(changes.iter().copied()).filter(holds) {
+            return Ok(Some(w));
         }
-        Ok(Some(witness))
+        // Not recognised: the exact vertex, with the shared targets the LP raised exactly to
+        // their caps (integers) pinned there.
+        let mut pins: Vec<(usize, i64)> = Vec::new();
+        if let Some((need, _, caps)) = shared {
+            let change: HashMap<u32, f64> = changes.iter().copied().collect();
+            for (&t, cap) in targets
+                .iter()
+                .zip(std::iter::once(need).chain(caps.iter().copied()))
+            {
+                let rise: f64 = rows[t].iter().filter_map(|a| change.get(a)).sum();
+                if (rise - cap).abs() <= 1e-6 {
+                    pins.push((t, cap.round() as i64));
+                }
+            }
+        }
+        let witness = self
+            .vertex(&changes, &pins)
+            .or_else(|| {
+                (!pins.is_empty())
+                    .then(|| self.vertex(&changes, &[]))
+                    .flatten()
+            })
+            .filter(holds);
+        Ok(witness)
     }
 
     /// The LP over `atoms` (the others fixed at their true values) maximising or minimising
@@ -1075,4 +1260,120 @@ fn lcm(a: i64, b: i64) -> Option<i64> {
     }
     let l = (a / x).checked_mul(b)?;
     (l <= 1_000_000_000_000).then_some(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An `r x c` table published by its margins and total, every inner cell hidden: rows
+    /// `0..r*c` are the inner cells, then the row sums, the column sums, the total.
+    fn margins(r: usize, c: usize) -> (Vec<Vec<u32>>, Vec<bool>) {
+        let n = r * c;
+        let mut rows: Vec<Vec<u32>> = (0..n as u32).map(|a| vec![a]).collect();
+        rows.extend((0..r).map(|i| (0..c).map(|j| (i * c + j) as u32).collect()));
+        rows.extend((0..c).map(|j| (0..r).map(|i| (i * c + j) as u32).collect()));
+        rows.push((0..n as u32).collect());
+        let hidden = (0..rows.len()).map(|k| k < n).collect();
+        (rows, hidden)
+    }
+
+    /// Checks a witness against the table: every published cell keeps its value, every atom
+    /// stays at or above zero; returns the witness's change of `target` (times its
+    /// denominator).
+    fn check(rows: &[Vec<u32>], hidden: &[bool], truth: &[i64], w: &Witness, target: usize) -> i64 {
+        for (k, row) in rows.iter().enumerate() {
+            if !hidden[k] {
+                assert_eq!(w.change(row), 0, "published cell {k} changed by {w:?}");
+            }
+        }
+        for &(a, x) in &w.delta {
+            assert!(
+                truth[a as usize] * w.denominator + x >= 0,
+                "atom {a} below 0 in {w:?}"
+            );
+        }
+        w.change(&rows[target])
+    }
+
+    #[test]
+    fn vertex_makes_a_noisy_optimum_exact() {
+        // [[1, 2], [3, 4]]: cell 0 at most 3 (row 0), then b = 0, c = 1, d = 6.
+        let (rows, hidden) = margins(2, 2);
+        let truth = [1, 2, 3, 4];
+        let (lower, upper) = ([0; 4], [None; 4]);
+        let attacker = Attacker::new(
+            &rows,
+            4,
+            (&truth, &lower, &upper),
+            &hidden,
+            vec![],
+            vec![true; rows.len()],
+        );
+        // As a solver returns it: b a little below zero, the others off by as much.
+        let noisy = [
+            (0, 2.0 + 2e-7),
+            (1, -2.0 - 3e-7),
+            (2, -2.0 + 1e-7),
+            (3, 2.0 - 2e-7),
+        ];
+        assert_eq!(attacker.exact(noisy.iter().copied()), None);
+        let w = attacker.vertex(&noisy, &[]).expect("the vertex");
+        assert_eq!(
+            w,
+            Witness {
+                denominator: 1,
+                delta: vec![(0, 2), (1, -2), (2, -2), (3, 2)],
+            }
+        );
+        // Misread: b and c both at zero cannot be (a = 3 from row 0, then c = 1).
+        let misread = [(0, 2.0), (1, -2.0 + 1e-7), (2, -3.0 + 1e-7), (3, 2.0)];
+        assert_eq!(attacker.vertex(&misread, &[]), None);
+        // A pin the vertex cannot meet (cell 0 up by 5: row 0 is 3).
+        assert_eq!(attacker.vertex(&noisy, &[(0, 5)]), None);
+    }
+
+    proptest! {
+        /// An LP optimum, rounded off by up to 1e-8 per atom as a solver leaves it, is made
+        /// exact again: the same change of the target, every published cell kept, no atom
+        /// below zero.
+        #[test]
+        fn vertex_recovers_lp_optima(
+            r in 2usize..5,
+            c in 2usize..5,
+            seed in proptest::collection::vec(0i64..6, 16),
+            noise in proptest::collection::vec(-1e-8f64..1e-8, 16),
+            pick in 0usize..16,
+            up in any::<bool>(),
+        ) {
+            let (rows, hidden) = margins(r, c);
+            let n = r * c;
+            let truth: Vec<i64> = seed[..n].to_vec();
+            let (lower, upper) = (vec![0; n], vec![None; n]);
+            let mut attacker = Attacker::new(
+                &rows, n, (&truth, &lower, &upper), &hidden, vec![], vec![true; rows.len()],
+            ).local_first(false);
+            let target = pick % n;
+            let direction = if up {
+                OptimizationDirection::Maximize
+            } else {
+                OptimizationDirection::Minimize
+            };
+            let Some(exact) = attacker.optimise_all(&[target], direction, 0, 0).unwrap() else {
+                return Ok(()); // the target cannot move that way
+            };
+            let want = check(&rows, &hidden, &truth, &exact, target);
+            let mut moved: HashMap<u32, i64> = exact.delta.iter().copied().collect();
+            let changes: Vec<(u32, f64)> = (0..n as u32)
+                .map(|a| {
+                    let d = moved.remove(&a).unwrap_or(0) as f64 / exact.denominator as f64;
+                    (a, if d == 0.0 { 0.0 } else { d + noise[a as usize] })
+                })
+                .collect();
+            let w = attacker.vertex(&changes, &[]).expect("an exact vertex");
+            let got = check(&rows, &hidden, &truth, &w, target);
+            prop_assert_eq!(got * exact.denominator, want * w.denominator);
+        }
+    }
 }

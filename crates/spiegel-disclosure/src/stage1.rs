@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// A sparse exact vector: `(inner cell, coefficient)`, sorted by inner cell, no zeros.
 pub(crate) type Sparse = Vec<(u32, i128)>;
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
+pub(crate) fn gcd(mut a: i128, mut b: i128) -> i128 {
     a = a.abs();
     b = b.abs();
     while b != 0 {
@@ -189,6 +189,30 @@ impl Basis {
         }
         n
     }
+}
+
+/// The exact solutions of `A x = b`, each equation a sparse row whose column `rhs` (greater
+/// than every unknown's) holds its right-hand side: `Ok(None)` when the equations contradict
+/// each other; else the fully reduced rows, one per pivot unknown, as `(pivot, row)`.
+pub(crate) fn solve(
+    equations: impl Iterator<Item = Sparse>,
+    rhs: u32,
+) -> Result<Option<Vec<(u32, Sparse)>>> {
+    let mut basis = Basis::default();
+    for e in equations {
+        let r = basis.reduce(&e, 0)?;
+        match r.first() {
+            None => {}
+            // 0 = b with b non-zero.
+            Some(&(col, _)) if col == rhs => return Ok(None),
+            Some(_) => {
+                basis.add_reduced(r, 0)?;
+            }
+        }
+    }
+    let mut rows: Vec<(u32, Sparse)> = basis.pivots.into_iter().collect();
+    rows.sort_unstable_by_key(|r| r.0);
+    Ok(Some(rows))
 }
 
 pub(crate) fn row_vector(row: &[u32]) -> Sparse {
