@@ -95,9 +95,9 @@ pub(crate) struct Attacker<'a> {
     pool: Vec<Entry>,
     /// The pool's entries (indices) that change each target.
     changing: HashMap<u32, Vec<usize>>,
-    /// Per cell, whether it has a free atom (see [`Self::free_atom`]), once asked: 0 not
-    /// yet, 1 no, 2 yes. Cleared when a cell is hidden.
-    has_free: std::cell::RefCell<Vec<u8>>,
+    /// Per cell, whether it has a free atom (see [`Self::free_atom`]), once asked. Cleared
+    /// when the equations change.
+    has_free: std::cell::RefCell<Vec<Option<bool>>>,
     /// The cells whose changes each witness records (the protected cells).
     targets: Vec<bool>,
     /// The null space of the equations over the atoms (computed when first needed, dropped
@@ -161,7 +161,7 @@ impl<'a> Attacker<'a> {
             wanted: Vec::new(),
             pool: Vec::new(),
             changing: HashMap::new(),
-            has_free: std::cell::RefCell::new(vec![0; rows.len()]),
+            has_free: std::cell::RefCell::new(vec![None; rows.len()]),
             targets,
             kernel: None,
         };
@@ -210,7 +210,7 @@ impl<'a> Attacker<'a> {
     pub fn hide(&mut self, cell: usize) {
         if self.equation[cell] {
             self.kernel = None;
-            self.has_free.get_mut().fill(0);
+            self.has_free.get_mut().fill(None);
         }
         self.equation[cell] = false;
     }
@@ -221,7 +221,7 @@ impl<'a> Attacker<'a> {
     pub fn assume(&mut self, cells: &[usize]) {
         self.assumed = cells.iter().map(|&c| c as u32).collect();
         self.assumed.sort_unstable();
-        self.has_free.get_mut().fill(0);
+        self.has_free.get_mut().fill(None);
     }
 
     fn is_assumed(&self, c: u32) -> bool {
@@ -266,17 +266,8 @@ impl<'a> Attacker<'a> {
             lo = lo.min(x);
             hi = hi.max(x);
         }
-        let free = {
-            let mut known = self.has_free.borrow_mut();
-            if known[target] == 0 {
-                known[target] = if self.free_atom(target).is_some() {
-                    2
-                } else {
-                    1
-                };
-            }
-            known[target] == 2
-        };
+        let free = *self.has_free.borrow_mut()[target]
+            .get_or_insert_with(|| self.free_atom(target).is_some());
         if free {
             return Proven {
                 lower: lo,
@@ -679,37 +670,17 @@ impl<'a> Attacker<'a> {
         if changed.is_empty() {
             return None;
         }
-        let values = values.as_slice();
-        let truth = self.truth;
-        let (denominator, scaled) = rationalise(values)?;
+        let (denominator, scaled) = rationalise(&values)?;
         if denominator > crate::MAX_DENOMINATOR {
             return None;
         }
-        // Every new value within its atom's bounds, exactly.
-        let within = changed.iter().zip(&scaled).all(|(&a, &p)| {
-            let a = a as usize;
-            let d = denominator as i128;
-            let p = p as i128;
-            p >= self.lower[a] as i128 * d && self.upper[a].is_none_or(|u| p <= u as i128 * d)
-        });
-        if !within {
-            return None;
-        }
-        let total: i128 = changed
-            .iter()
-            .map(|&a| truth[a as usize] as i128)
-            .sum::<i128>()
-            + values.iter().map(|v| v.ceil() as i128).sum::<i128>();
-        if total.saturating_mul(denominator as i128).saturating_mul(4) > i64::MAX as i128 {
-            return None;
-        }
-        let delta: Vec<(u32, i64)> = changed
+        let d = denominator as i128;
+        let delta = changed
             .iter()
             .zip(&scaled)
-            .map(|(&a, &p)| (a, p - truth[a as usize] * denominator))
-            .filter(|&(_, x)| x != 0)
+            .map(|(&a, &p)| (a, p as i128 - self.truth[a as usize] as i128 * d))
             .collect();
-        (!delta.is_empty()).then_some(Witness { denominator, delta })
+        self.table(d, delta)
     }
 
     /// The exact table at an LP optimum whose values [`Self::exact`] does not recognise (the
@@ -1087,8 +1058,7 @@ impl<'a> Attacker<'a> {
                 problem.add_constraint(expr.as_slice(), ComparisonOp::Eq, 0.0);
             }
         }
-        let solution = solve(&problem, cell, series)?;
-        let Some(solution) = solution else {
+        let Some(solution) = solve(&problem, cell, series)? else {
             return Ok(None);
         };
         let y: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();

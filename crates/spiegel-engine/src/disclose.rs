@@ -1089,18 +1089,14 @@ pub(crate) fn protect(
             .sum()
     };
     let mut order: Vec<usize> = (0..families.len()).collect();
-    order.sort_by_key(|&f| std::cmp::Reverse(hidden_rows(&families[f])));
-    let mut outcomes: Vec<Option<Result<JointOutcome>>> =
-        (0..families.len()).map(|_| None).collect();
-    for (f, outcome) in order
-        .iter()
-        .zip(par_map_reported(threads, &order, step, |&f| {
-            ctx.protect(&families[f], &statuses)
-        }))
-    {
-        outcomes[*f] = Some(outcome);
-    }
-    let outcomes = outcomes.into_iter().flatten();
+    order.sort_by_cached_key(|&f| std::cmp::Reverse(hidden_rows(&families[f])));
+    let results = par_map_reported(threads, &order, step, |&f| {
+        ctx.protect(&families[f], &statuses)
+    });
+    // Back in the families' own order.
+    let mut outcomes: Vec<(usize, Result<JointOutcome>)> = order.into_iter().zip(results).collect();
+    outcomes.sort_by_key(|o| o.0);
+    let outcomes = outcomes.into_iter().map(|o| o.1);
     for outcome in outcomes {
         let JointOutcome {
             witnesses,
