@@ -40,7 +40,7 @@ mod error;
 mod magnitude;
 mod stage1;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use audit::{Audit, AuditRecord, PairRecord, audit, audit_fixed, audit_with};
 pub use error::{Error, Result};
@@ -1110,8 +1110,15 @@ impl ComponentInput<'_> {
                     }
                 };
                 // The singletons: hidden cells with a count of 1, whose contributor knows each
-                // of their counts that is 0 or 1, and the cells within theirs.
-                let singletons: Vec<Vec<usize>> = if policy.singleton_width > 0 {
+                // of their counts that is 0 or 1, and the cells within theirs. Hiding more
+                // makes new ones (a count of 1 hidden to protect another cell, with k = 1) or
+                // tells one more (a count of 0 hidden within theirs), so the list is kept up
+                // to date: a group is added whenever it differs from every one listed, and
+                // every cell is checked against every group listed before the release is done.
+                let singletons_now = |hidden: &[bool]| -> Vec<Vec<usize>> {
+                    if policy.singleton_width == 0 {
+                        return Vec::new();
+                    }
                     singleton_groups(
                         m,
                         |l| self.system.within(global(l)).map(|p| local[&p]),
@@ -1120,28 +1127,55 @@ impl ComponentInput<'_> {
                         self.values.len(),
                         s,
                     )
-                } else {
-                    Vec::new()
                 };
+                let mut singletons: Vec<Vec<usize>> = singletons_now(&hidden);
+                let mut listed: HashSet<Vec<usize>> = singletons.iter().cloned().collect();
+                let mut listed_at = rounds;
+                // How many of the listed groups each cell has been checked against.
+                let mut checked = vec![0usize; protected.len()];
+                let mut first = true;
+                loop {
+                    for (i, &t) in protected.iter().enumerate() {
+                        if first {
+                            secure(t, &mut attacker, &mut hidden, &mut rounds, false)?;
+                        }
+                        if rounds != listed_at {
+                            listed_at = rounds;
+                            for g in singletons_now(&hidden) {
+                                if listed.insert(g.clone()) {
+                                    singletons.push(g);
+                                }
+                            }
+                        }
+                        let groups = &singletons[checked[i]..];
+                        checked[i] = singletons.len();
+                        if groups.is_empty() {
+                            continue;
+                        }
+                        // Each singleton alone: what the cell's contributor knows must not
+                        // narrow another hidden cell either. All of them at once first (one
+                        // proof, when it holds, serves every one), then each one still failing
+                        // alone.
+                        let failing = attacker.failing_singletons(t, groups, good_singleton);
+                        if failing.len() > 1 {
+                            attacker.assume(&failing.concat());
+                            let proved = attacker.prove(t, good_singleton, global(t), s);
+                            attacker.assume(&[]);
+                            proved?;
+                        }
+                        for group in attacker.failing_singletons(t, &failing, good_singleton) {
+                            attacker.assume(&group);
+                            let secured = secure(t, &mut attacker, &mut hidden, &mut rounds, true);
+                            attacker.assume(&[]);
+                            secured?;
+                        }
+                    }
+                    first = false;
+                    if checked.iter().all(|&c| c == singletons.len()) && rounds == listed_at {
+                        break;
+                    }
+                }
                 for &t in &protected {
-                    secure(t, &mut attacker, &mut hidden, &mut rounds, false)?;
-                    // Each singleton alone: what the cell's contributor knows must not narrow
-                    // another hidden cell either.
-                    // All of them at once first (one proof, when it holds, serves every one),
-                    // then each one still failing alone.
-                    let failing = attacker.failing_singletons(t, &singletons, good_singleton);
-                    if failing.len() > 1 {
-                        attacker.assume(&failing.concat());
-                        let proved = attacker.prove(t, good_singleton, global(t), s);
-                        attacker.assume(&[]);
-                        proved?;
-                    }
-                    for group in attacker.failing_singletons(t, &failing, good_singleton) {
-                        attacker.assume(&group);
-                        let secured = secure(t, &mut attacker, &mut hidden, &mut rounds, true);
-                        attacker.assume(&[]);
-                        secured?;
-                    }
                     let p = attacker.pooled(t);
                     records.push(AuditRecord {
                         cell: global(t),

@@ -1907,3 +1907,43 @@ fn a_singleton_that_is_not_sensitive_itself_is_still_an_attacker() {
     let (lo, hi) = lp_attack(3, &known, &num, &[1]);
     assert!(hi - lo >= 1.0, "[{lo}, {hi}]");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// With k = 1 a count of 1 is not sensitive, so it may be hidden during stage 2 to
+    /// protect another cell (after the singletons were first listed), and a count of 0 may be
+    /// hidden within a singleton's cell: either way its contributor is an attacker too, and
+    /// the singleton oracle checks every hidden count of 1 in the final release.
+    #[test]
+    fn counts_of_one_hidden_to_protect_others_are_attackers_too(seed in any::<u64>()) {
+        let case = generate(seed, 6 + (seed / 3 % 7) as usize, true);
+        let system = LinearSystem::new(case.n, case.rows.clone()).unwrap();
+        let series: Vec<&[i64]> = case.series.iter().map(Vec::as_slice).collect();
+        let policy = Policy {
+            threshold: 1,
+            min_interval_width: Some(2 + (seed % 5) as i64),
+            singleton_width: 1 + (seed / 7 % 3) as i64,
+            ..Policy::default()
+        };
+        // Sensitive by the caller's rule: counts of 2 to at least k - 1 in the first series.
+        let most = (3 + (seed / 11 % 5) as i64).max(case.k - 1);
+        let count = |q: usize| -> i64 {
+            system.cell(q).iter().map(|&i| series[0][i as usize]).sum()
+        };
+        let primary = (0..system.n_cells())
+            .filter(|&q| (2..=most).contains(&count(q)))
+            .map(|q| (q, PrimaryReason::Manual))
+            .collect();
+        let fixed = Fixed { primary, ..Fixed::default() };
+        // Unprotectable (an error naming the cell) is allowed; a release is not, unless safe.
+        if let Ok(p) = protect(&system, &series, &fixed, &policy) {
+            if let Err(e) = oracles_with(&system, &series, &p.statuses, &policy, false, false) {
+                return Err(TestCaseError::fail(e));
+            }
+            let a = audit_fixed(&system, &series, &p.statuses, &fixed, &policy, &p.certificate)
+                .unwrap();
+            prop_assert!(a.passed(), "certified audit: {:?}", a.first_failure());
+        }
+    }
+}
