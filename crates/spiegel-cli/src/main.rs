@@ -381,9 +381,20 @@ fn run(args: RunArgs) -> CliResult {
     let b = bar.clone();
     let phases: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
     let log = phases.clone();
+    // The steps within protection: (name, when first reported, when last reported).
+    type Steps = Vec<(String, std::time::Instant, std::time::Instant)>;
+    let steps: Arc<std::sync::Mutex<Steps>> = Arc::default();
+    let step_log = steps.clone();
     let engine = engine.with_progress(move |p| {
-        // A step within protection: shown, but timed as part of protecting.
+        // A step within protection: shown, and timed within protecting.
         if let Progress::ProtectingStep { step, done, total } = p {
+            if let Ok(mut log) = step_log.lock() {
+                let (name, now) = (step.to_string(), std::time::Instant::now());
+                match log.last_mut() {
+                    Some(last) if last.0 == name => last.2 = now,
+                    _ => log.push((name, now, now)),
+                }
+            }
             b.set_message(format!(
                 "protecting the published cells: {step}, {done} of {total} protected"
             ));
@@ -425,14 +436,26 @@ fn run(args: RunArgs) -> CliResult {
     if args.timings
         && let Ok(log) = phases.lock()
     {
+        let within: Vec<String> = steps
+            .lock()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .map(|(name, start, end)| {
+                        format!("{name} {:.2} s", (*end - *start).as_secs_f64())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let spans: Vec<String> = log
             .windows(2)
             .map(|w| {
-                format!(
-                    "{} {:.2} s",
-                    w[0].0.to_lowercase(),
-                    (w[1].1 - w[0].1).as_secs_f64()
-                )
+                let name = w[0].0.to_lowercase();
+                let mut span = format!("{name} {:.2} s", (w[1].1 - w[0].1).as_secs_f64());
+                if name == "protecting" && !within.is_empty() {
+                    span.push_str(&format!(" ({})", within.join(", ")));
+                }
+                span
             })
             .collect();
         eprintln!(

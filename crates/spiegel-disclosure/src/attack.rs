@@ -95,9 +95,15 @@ pub(crate) struct Attacker<'a> {
     pool: Vec<Entry>,
     /// The pool's entries (indices) that change each target.
     changing: HashMap<u32, Vec<usize>>,
+    /// Per cell, the least and the greatest value the pool's witnesses give it (`None`: none
+    /// changes it), kept up to date as witnesses come: [`Self::pooled`] is asked for every
+    /// target before every shared LP, and scanning the witnesses each time was a third of
+    /// the bundled extract's protection.
+    range: Vec<Option<(f64, f64)>>,
     /// Per cell, whether it has a free atom (see [`Self::free_atom`]), once asked. Cleared
     /// when the equations change.
-    has_free: std::cell::RefCell<Vec<Option<bool>>>,
+    /// (A lock, not a `RefCell`: the joint LPs' two directions run on two threads.)
+    has_free: std::sync::Mutex<Vec<Option<bool>>>,
     /// The cells whose changes each witness records (the protected cells).
     targets: Vec<bool>,
     /// The null space of the equations over the atoms (computed when first needed, dropped
@@ -161,7 +167,8 @@ impl<'a> Attacker<'a> {
             wanted: Vec::new(),
             pool: Vec::new(),
             changing: HashMap::new(),
-            has_free: std::cell::RefCell::new(vec![None; rows.len()]),
+            range: vec![None; rows.len()],
+            has_free: std::sync::Mutex::new(vec![None; rows.len()]),
             targets,
             kernel: None,
         };
@@ -199,8 +206,13 @@ impl<'a> Attacker<'a> {
             }
         }
         changes.retain(|_, x| *x != 0);
-        for &c in changes.keys() {
+        for (&c, &x) in &changes {
             self.changing.entry(c).or_default().push(self.pool.len());
+            // (The same sum as the scan in `pooled`, so the same value to the last bit.)
+            let v = self.truth_of(&self.rows[c as usize]) as f64
+                + x as f64 / witness.denominator as f64;
+            let r = self.range[c as usize].get_or_insert((v, v));
+            *r = (r.0.min(v), r.1.max(v));
         }
         self.pool.push(Entry { witness, changes });
     }
@@ -210,7 +222,10 @@ impl<'a> Attacker<'a> {
     pub fn hide(&mut self, cell: usize) {
         if self.equation[cell] {
             self.kernel = None;
-            self.has_free.get_mut().fill(None);
+            self.has_free
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .fill(None);
         }
         self.equation[cell] = false;
     }
@@ -221,7 +236,10 @@ impl<'a> Attacker<'a> {
     pub fn assume(&mut self, cells: &[usize]) {
         self.assumed = cells.iter().map(|&c| c as u32).collect();
         self.assumed.sort_unstable();
-        self.has_free.get_mut().fill(None);
+        self.has_free
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fill(None);
     }
 
     fn is_assumed(&self, c: u32) -> bool {
@@ -252,11 +270,18 @@ impl<'a> Attacker<'a> {
         let row = &self.rows[target];
         let v = self.truth_of(row) as f64;
         let (mut lo, mut hi) = (v, v);
-        // Only the witnesses that change the target move its bounds.
-        let changing = self
-            .changing
-            .get(&(target as u32))
-            .map_or(&[][..], Vec::as_slice);
+        // Only the witnesses that change the target move its bounds; without an assumed cell,
+        // every one of them counts, and `range` holds the result.
+        let changing = if self.assumed.is_empty() {
+            if let Some((l, h)) = self.range[target] {
+                (lo, hi) = (lo.min(l), hi.max(h));
+            }
+            &[][..]
+        } else {
+            self.changing
+                .get(&(target as u32))
+                .map_or(&[][..], Vec::as_slice)
+        };
         for e in changing.iter().map(|&i| &self.pool[i]) {
             if self.assumed.iter().any(|c| e.changes.contains_key(c)) {
                 continue;
@@ -266,8 +291,17 @@ impl<'a> Attacker<'a> {
             lo = lo.min(x);
             hi = hi.max(x);
         }
-        let free = *self.has_free.borrow_mut()[target]
-            .get_or_insert_with(|| self.free_atom(target).is_some());
+        let cache = || {
+            self.has_free
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let cached = cache()[target];
+        let free = cached.unwrap_or_else(|| {
+            let free = self.free_atom(target).is_some();
+            cache()[target] = Some(free);
+            free
+        });
         if free {
             return Proven {
                 lower: lo,
@@ -510,13 +544,22 @@ impl<'a> Attacker<'a> {
         if targets.len() < 2 {
             return Ok(());
         }
-        for direction in [
-            OptimizationDirection::Maximize,
-            OptimizationDirection::Minimize,
-        ] {
-            if let Some(w) = self.optimise_all(&targets, direction, Reach::All, cell, series)? {
-                self.add(w);
-            }
+        // The two directions are independent LPs over the same system: on two threads (their
+        // tables join the pool in the same order either way).
+        self.kernel();
+        let this = &*self;
+        let solve =
+            |direction| this.optimise_ready(&targets, direction, None, Reach::All, cell, series);
+        let (up, down) = std::thread::scope(|scope| {
+            let up = scope.spawn(|| solve(OptimizationDirection::Maximize));
+            let down = solve(OptimizationDirection::Minimize);
+            let up = up
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (up, down)
+        });
+        for w in [up?, down?].into_iter().flatten() {
+            self.add(w);
         }
         Ok(())
     }
@@ -906,8 +949,24 @@ impl<'a> Attacker<'a> {
         cell: usize,
         series: usize,
     ) -> Result<Option<Witness>> {
+        self.kernel();
+        self.optimise_ready(targets, direction, shared, reach, cell, series)
+    }
+
+    /// [`Self::optimise_kernel`] once the null space is computed (or found not computable):
+    /// `&self` only, so that two LPs can run at once.
+    fn optimise_ready(
+        &self,
+        targets: &[usize],
+        direction: OptimizationDirection,
+        shared: Option<(f64, f64, &[f64])>,
+        reach: Reach,
+        cell: usize,
+        series: usize,
+    ) -> Result<Option<Witness>> {
         let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
-        if targets.iter().any(|&t| self.is_equation(t as u32)) || self.kernel().is_none() {
+        let kernel = self.kernel.as_ref().and_then(Option::as_ref);
+        if targets.iter().any(|&t| self.is_equation(t as u32)) || kernel.is_none() {
             if shared.is_some() || reach != Reach::All {
                 return Ok(None);
             }
@@ -919,11 +978,9 @@ impl<'a> Attacker<'a> {
         };
         let truth = self.truth;
         let rows = self.rows;
-        let kernel = self
-            .kernel
-            .as_ref()
-            .and_then(Option::as_ref)
-            .expect("kernel");
+        let Some(kernel) = kernel else {
+            return Ok(None);
+        };
         let k = kernel.free.len();
         if k == 0 {
             return Ok(None);
