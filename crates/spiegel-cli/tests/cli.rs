@@ -260,6 +260,11 @@ fn a_previous_release_is_loaded_as_public() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("hidden as secondary"), "{stdout}");
     assert!(stderr.contains("protecting"), "{stderr}");
+    // Protecting, split into its steps.
+    assert!(
+        stderr.contains("(shared counts ") && stderr.contains(", families of related counts "),
+        "{stderr}"
+    );
     let results = |dir: &Path| std::fs::read_to_string(dir.join("results.csv")).expect("csv");
     assert_eq!(results(first.path()), results(second.path()));
 }

@@ -130,6 +130,16 @@ enum Reach {
     Near(usize),
 }
 
+/// The LPs [`Attacker::prove`] tries for a cell after the shared one, cheapest first; each
+/// upwards, then downwards.
+enum Tier {
+    /// Over these atoms (the cell's neighbourhood), in the atoms' own coordinates, every other
+    /// atom held at its true value.
+    Atoms(Vec<u32>),
+    /// Over the null space of the equations: one LP per reach, in turn.
+    NullSpace(Vec<Reach>),
+}
+
 /// A witness in the pool and its change of every target.
 struct Entry {
     witness: Witness,
@@ -420,21 +430,24 @@ impl<'a> Attacker<'a> {
                 return Ok(best);
             }
         }
-        let all: Vec<u32> = (0..self.cells_of_atom.len() as u32).collect();
         let near = self.neighbourhood(target);
         let local_first = self.local_first || self.kernel().is_none();
-        let tiers = if near.len() * 2 < all.len() && local_first {
-            vec![near, all]
+        let mut tiers = Vec::new();
+        if near.len() * 2 < self.cells_of_atom.len() && local_first {
+            tiers.push(Tier::Atoms(near));
+        }
+        tiers.push(Tier::NullSpace(if self.local_first {
+            vec![Reach::All]
         } else {
-            vec![all]
-        };
-        for atoms in tiers {
+            vec![Reach::Near(target), Reach::All]
+        }));
+        for tier in &tiers {
             for direction in [
                 OptimizationDirection::Maximize,
                 OptimizationDirection::Minimize,
             ] {
                 if direction == OptimizationDirection::Maximize
-                    && (best.upper.is_none() || (rose && atoms.len() == self.cells_of_atom.len()))
+                    && (best.upper.is_none() || (rose && matches!(tier, Tier::NullSpace(_))))
                 {
                     continue;
                 }
@@ -444,19 +457,18 @@ impl<'a> Attacker<'a> {
                 {
                     continue;
                 }
-                let reaches = if atoms.len() < self.cells_of_atom.len() {
-                    vec![None]
-                } else if self.local_first {
-                    vec![Some(Reach::All)]
-                } else {
-                    vec![Some(Reach::Near(target)), Some(Reach::All)]
+                let lps = match tier {
+                    Tier::Atoms(_) => 1,
+                    Tier::NullSpace(reaches) => reaches.len(),
                 };
-                for reach in reaches {
-                    let w = match reach {
-                        Some(reach) => {
-                            self.optimise_all(&[target], direction, reach, cell, series)?
+                for i in 0..lps {
+                    let w = match tier {
+                        Tier::Atoms(atoms) => {
+                            self.optimise(&[target], atoms, direction, cell, series)?
                         }
-                        None => self.optimise(&[target], &atoms, direction, cell, series)?,
+                        Tier::NullSpace(reaches) => {
+                            self.optimise_all(&[target], direction, reaches[i], cell, series)?
+                        }
                     };
                     if let Some(w) = w {
                         self.add(w);
