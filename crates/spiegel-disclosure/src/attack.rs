@@ -355,23 +355,53 @@ impl<'a> Attacker<'a> {
         // The target's free atoms stay free for every group: none is in a group's cell
         // (disjoint).
         let unbounded = self.free_atom(target).is_some();
-        groups
+        let eligible: Vec<&Vec<usize>> = groups
             .iter()
             .filter(|g| {
                 g.iter()
                     .all(|&c| c != target && disjoint(&self.rows[c], &self.rows[target]))
             })
-            .filter(|g| {
-                let keeps =
-                    |e: &&(f64, &Entry)| g.iter().all(|&c| !e.1.changes.contains_key(&(c as u32)));
-                let upper = rises.iter().find(keeps).map_or(v, |e| e.0);
-                let lower = falls.iter().find(keeps).map_or(v, |e| e.0);
+            .collect();
+        // Per group, the first witness of `list` (best first) that leaves each of its cells
+        // unchanged: the witnesses taken in turn, each group settled by the first that does
+        // (with the witness's cells marked in `touched`: array lookups instead of one hash
+        // lookup per group, cell and witness).
+        let mut touched = vec![false; self.rows.len()];
+        let mut first_keeping = |list: &[(f64, &Entry)]| -> Vec<f64> {
+            let mut found = vec![v; eligible.len()];
+            let mut open: Vec<usize> = (0..eligible.len()).collect();
+            for &(value, e) in list {
+                if open.is_empty() {
+                    break;
+                }
+                for &c in e.changes.keys() {
+                    touched[c as usize] = true;
+                }
+                open.retain(|&j| {
+                    let keeps = eligible[j].iter().all(|&c| !touched[c]);
+                    if keeps {
+                        found[j] = value;
+                    }
+                    !keeps
+                });
+                for &c in e.changes.keys() {
+                    touched[c as usize] = false;
+                }
+            }
+            found
+        };
+        let uppers = first_keeping(&rises);
+        let lowers = first_keeping(&falls);
+        eligible
+            .into_iter()
+            .zip(uppers.into_iter().zip(lowers))
+            .filter(|&(_, (upper, lower))| {
                 !good(&Proven {
                     lower,
                     upper: (!unbounded).then_some(upper),
                 })
             })
-            .cloned()
+            .map(|(g, _)| g.clone())
             .collect()
     }
 

@@ -335,6 +335,8 @@ pub fn audit_fixed(
     let ceil = |r: Ratio| -((-r.0).div_euclid(r.1)) as i64;
 
     let mut records = Vec::new();
+    // Cells changed by the witness in hand (the singletons below), cleared after each use.
+    let mut touched = vec![false; n];
     let (mut first, mut rest): (Vec<usize>, Vec<usize>) = (0..n)
         .filter(|&c| hidden[c])
         .partition(|&c| is_sensitive[c]);
@@ -387,25 +389,47 @@ pub fn audit_fixed(
             let (rises, falls) = witnessed[s]
                 .get(&c)
                 .map_or((&no_rises, &no_falls), |(r, f)| (r, f));
-            for group in &singletons[s] {
-                // Only cells that share no inner cell with the singleton's: a singleton's own
-                // cell overlapping this one tells its contributor about themselves (and zeros).
-                if group
-                    .iter()
-                    .any(|&q| q == c || rows[q].iter().any(|i| rows[c].binary_search(i).is_ok()))
-                {
-                    continue;
-                }
-                let keeps = |e: &&(Ratio, usize)| {
-                    group.iter().all(|&q| {
-                        moved_pairs[s][e.1]
-                            .1
-                            .get(&(q as u32))
-                            .is_none_or(|&x| x == 0)
+            // Only cells that share no inner cell with the singleton's: a singleton's own cell
+            // overlapping this one tells its contributor about themselves (and zeros).
+            let eligible: Vec<&Vec<usize>> = singletons[s]
+                .iter()
+                .filter(|group| {
+                    !group.iter().any(|&q| {
+                        q == c || rows[q].iter().any(|i| rows[c].binary_search(i).is_ok())
                     })
-                };
-                let hi = rises.iter().find(keeps).map_or(truth, |e| e.0);
-                let lo = falls.iter().find(keeps).map_or(truth, |e| e.0);
+                })
+                .collect();
+            // Per group, the first witness (best first) that leaves each of its cells
+            // unchanged: the witnesses taken in turn, each group settled by the first that
+            // does, its changed cells marked in `touched` (written apart from the protection's
+            // own search, like the rest of this module).
+            let mut first_keeping = |list: &[(Ratio, usize)]| -> Vec<Ratio> {
+                let mut found = vec![truth; eligible.len()];
+                let mut open: Vec<usize> = (0..eligible.len()).collect();
+                for &(value, i) in list {
+                    if open.is_empty() {
+                        break;
+                    }
+                    let changes = &moved_pairs[s][i].1;
+                    for (&q, &x) in changes {
+                        touched[q as usize] = x != 0;
+                    }
+                    open.retain(|&j| {
+                        let keeps = eligible[j].iter().all(|&q| !touched[q]);
+                        if keeps {
+                            found[j] = value;
+                        }
+                        !keeps
+                    });
+                    for &q in changes.keys() {
+                        touched[q as usize] = false;
+                    }
+                }
+                found
+            };
+            let his = first_keeping(rises);
+            let los = first_keeping(falls);
+            for ((group, hi), lo) in eligible.into_iter().zip(his).zip(los) {
                 // Disjoint from the group: the cell's free inner cells stay free.
                 let free = rows[c].iter().any(|&i| {
                     published_of[i as usize].is_empty() && known.upper[s][i as usize].is_none()
