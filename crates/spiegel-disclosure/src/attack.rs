@@ -279,28 +279,23 @@ impl<'a> Attacker<'a> {
     pub fn pooled(&self, target: usize) -> Proven {
         let row = &self.rows[target];
         let v = self.truth_of(row) as f64;
-        let (mut lo, mut hi) = (v, v);
-        // Only the witnesses that change the target move its bounds; without an assumed cell,
-        // every one of them counts, and `range` holds the result.
-        let changing = if self.assumed.is_empty() {
-            if let Some((l, h)) = self.range[target] {
-                (lo, hi) = (lo.min(l), hi.max(h));
-            }
-            &[][..]
+        // Only the witnesses that change the target move its bounds. Without an assumed cell
+        // every one of them counts, and `range` holds the result; with one, those that change
+        // an assumed cell are left out.
+        let (lo, hi) = if self.assumed.is_empty() {
+            self.range[target].map_or((v, v), |(l, h)| (v.min(l), v.max(h)))
         } else {
-            self.changing
+            let changing = self
+                .changing
                 .get(&(target as u32))
-                .map_or(&[][..], Vec::as_slice)
+                .map_or(&[][..], Vec::as_slice);
+            changing
+                .iter()
+                .map(|&i| &self.pool[i])
+                .filter(|e| !self.assumed.iter().any(|c| e.changes.contains_key(c)))
+                .map(|e| v + e.changes[&(target as u32)] as f64 / e.witness.denominator as f64)
+                .fold((v, v), |(lo, hi), x| (lo.min(x), hi.max(x)))
         };
-        for e in changing.iter().map(|&i| &self.pool[i]) {
-            if self.assumed.iter().any(|c| e.changes.contains_key(c)) {
-                continue;
-            }
-            let change = e.changes[&(target as u32)];
-            let x = v + change as f64 / e.witness.denominator as f64;
-            lo = lo.min(x);
-            hi = hi.max(x);
-        }
         let cache = || {
             self.has_free
                 .lock()
