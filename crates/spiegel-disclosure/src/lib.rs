@@ -1030,7 +1030,7 @@ impl ComponentInput<'_> {
                     let mut widened = 0;
                     let mut last_width: Option<i64> = None;
                     loop {
-                        let p = attacker.prove(t, good, global(t), s)?;
+                        let p = attacker.prove(t, width, good, global(t), s)?;
                         if good(&p) {
                             return Ok(p);
                         }
@@ -1159,7 +1159,13 @@ impl ComponentInput<'_> {
                         let failing = attacker.failing_singletons(t, groups, good_singleton);
                         if failing.len() > 1 {
                             attacker.assume(&failing.concat());
-                            let proved = attacker.prove(t, good_singleton, global(t), s);
+                            let proved = attacker.prove(
+                                t,
+                                policy.singleton_width,
+                                good_singleton,
+                                global(t),
+                                s,
+                            );
                             attacker.assume(&[]);
                             proved?;
                         }
