@@ -123,6 +123,13 @@ pub(crate) struct Attacker<'a> {
 /// to 720 at scale 1.
 const WARM_RANK: usize = 256;
 
+/// Which integer bounds of a target [`Attacker::warm_bounds`] proved exact.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    max: bool,
+    min: bool,
+}
+
 /// What [`Attacker::prove_shared`] found.
 enum Shared {
     /// A table that raises the target as far as it needs, or as far as it can go.
@@ -514,9 +521,9 @@ impl<'a> Attacker<'a> {
         }
         // Short of its need from the warm start: the greatest value it can take and the fall
         // that leaves from there, from the warm start too.
-        let mut max_known = false;
+        let mut known = Known::default();
         if let Some(value) = refused {
-            max_known = self.warm_bounds(target, width, value);
+            known = self.warm_bounds(target, width, value);
             best = self.pooled(target);
             if good(&best) {
                 return Ok(best);
@@ -539,9 +546,9 @@ impl<'a> Attacker<'a> {
             if self.local_first
                 && matches!(tier, Tier::NullSpace(_))
                 && best.upper.is_some()
-                && !max_known
+                && !known.max
             {
-                max_known = self.warm_local(target, width, cell, series);
+                known = self.warm_local(target, width, cell, series);
                 best = self.pooled(target);
                 if good(&best) {
                     return Ok(best);
@@ -553,14 +560,14 @@ impl<'a> Attacker<'a> {
             ] {
                 if direction == OptimizationDirection::Maximize
                     && (best.upper.is_none()
-                        || max_known
+                        || known.max
                         || (rose && matches!(tier, Tier::NullSpace(_))))
                 {
                     continue;
                 }
                 // Already down to the least value its atoms' bounds allow: no table goes lower.
                 if direction == OptimizationDirection::Minimize
-                    && best.lower <= self.floor(target) as f64 + 1e-9
+                    && (known.min || best.lower <= self.floor(target) as f64 + 1e-9)
                 {
                     continue;
                 }
@@ -704,14 +711,14 @@ impl<'a> Attacker<'a> {
     /// needs from the warm start (built without any assumed cell, so that it serves every
     /// singleton: each one's own cells are held by rows added to it, see
     /// [`Self::warm_table`]), and where that is too far, [`Self::warm_bounds`]. Returns
-    /// whether the target's greatest integer value is now proven exactly.
-    fn warm_local(&mut self, target: usize, width: i64, cell: usize, series: usize) -> bool {
+    /// which of the target's integer bounds are now proven exact.
+    fn warm_local(&mut self, target: usize, width: i64, cell: usize, series: usize) -> Known {
         let least = self.warm_rank;
         if self
             .kernel()
             .is_none_or(|k| k.n.len() - k.free.len() < least)
         {
-            return false;
+            return Known::default();
         }
         if self.warm.is_none() {
             let assumed: Vec<usize> = self.assumed.iter().map(|&c| c as usize).collect();
@@ -724,16 +731,16 @@ impl<'a> Attacker<'a> {
             }
         }
         let Some(need) = self.need(&self.pooled(target), target, width) else {
-            return false;
+            return Known::default();
         };
         let v = self.truth_of(&self.rows[target]);
         match self.warm_table(target, ComparisonOp::Ge, v + need) {
             Some(Reached::Table(w) | Reached::Short(w)) => {
                 self.add(w);
-                false
+                Known::default()
             }
             Some(Reached::Infeasible) => self.warm_bounds(target, width, v + need),
-            None => false,
+            None => Known::default(),
         }
     }
 
@@ -800,16 +807,18 @@ impl<'a> Attacker<'a> {
     /// value, found by bisection with one warm table per step (each a tenth of the time of
     /// the LP that maximises it anew; the rises asked are at most the required width, so a
     /// few steps), then its fall to that value less the width. Every table joins the pool.
-    /// Returns whether the greatest integer value is now proven exactly (the pool reaches it
-    /// and the warm start proved it cannot go higher): then no LP needs to maximise it.
-    fn warm_bounds(&mut self, target: usize, width: i64, refused: i64) -> bool {
+    /// Where no table falls that far either, its least integer value by bisection too. Returns
+    /// which of the two is now proven exactly (the pool reaches it and the warm start proved
+    /// it cannot go further): no LP needs to maximise or minimise it then.
+    fn warm_bounds(&mut self, target: usize, width: i64, refused: i64) -> Known {
+        let unknown = Known::default();
         let Some(upper) = self.pooled(target).upper else {
-            return false;
+            return unknown;
         };
         // The greatest integer value lies in `lo..=hi`: `lo` reached, `refused` not.
         let (mut lo, mut hi) = ((upper + 1e-9).floor() as i64, refused - 1);
         if lo > hi {
-            return false;
+            return unknown;
         }
         while lo < hi {
             let mid = lo + (hi - lo + 1) / 2;
@@ -822,22 +831,78 @@ impl<'a> Attacker<'a> {
                 Some(Reached::Infeasible) => hi = mid - 1,
                 Some(Reached::Short(w)) => {
                     self.add(w);
-                    return false;
+                    return unknown;
                 }
-                None => return false,
+                None => return unknown,
             }
         }
         // The fall the greatest value leaves room for.
         let low = lo - width;
         let lower = self.pooled(target).lower;
-        if lower > low as f64 + 1e-9
-            && low >= self.floor(target)
-            && let Some(Reached::Table(w) | Reached::Short(w)) =
-                self.warm_table(target, ComparisonOp::Le, low)
-        {
-            self.add(w);
+        if lower <= low as f64 + 1e-9 {
+            return Known {
+                max: true,
+                min: false,
+            };
         }
-        true
+        let floor = self.floor(target);
+        if low >= floor {
+            match self.warm_table(target, ComparisonOp::Le, low) {
+                Some(Reached::Table(w) | Reached::Short(w)) => {
+                    self.add(w);
+                    return Known {
+                        max: true,
+                        min: false,
+                    };
+                }
+                Some(Reached::Infeasible) => {}
+                None => {
+                    return Known {
+                        max: true,
+                        min: false,
+                    };
+                }
+            }
+        }
+        // No table falls that far: the target fails, and what it must rise by to be
+        // protected follows from its least integer value, which lies in `(lo, hi]`: `hi`
+        // reached, `lo` not (a sensitive count is small, so this takes a few steps; over a
+        // wide range the LP minimising it anew is cheaper).
+        let (mut lo, mut hi) = (low.max(floor - 1), (lower - 1e-9).ceil() as i64);
+        if hi - lo > 16 {
+            return Known {
+                max: true,
+                min: false,
+            };
+        }
+        while lo + 1 < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.warm_table(target, ComparisonOp::Le, mid) {
+                Some(Reached::Table(w)) => {
+                    self.add(w);
+                    let reached = self.pooled(target).lower;
+                    hi = ((reached - 1e-9).ceil() as i64).clamp(lo + 1, mid);
+                }
+                Some(Reached::Infeasible) => lo = mid,
+                Some(Reached::Short(w)) => {
+                    self.add(w);
+                    return Known {
+                        max: true,
+                        min: false,
+                    };
+                }
+                None => {
+                    return Known {
+                        max: true,
+                        min: false,
+                    };
+                }
+            }
+        }
+        Known {
+            max: true,
+            min: true,
+        }
     }
 
     /// The warm start of [`Self::warm_rise`] and its optimum's table (`None`: none).
@@ -1911,8 +1976,8 @@ mod tests {
         }
 
         /// Every table from the warm start is valid, reaches the value asked exactly when the
-        /// LP solved anew says some table does, and the bisection of [`Attacker::warm_bounds`]
-        /// ends at the greatest integer value the LP solved anew finds.
+        /// LP solved anew says some table does, and the bisections of [`Attacker::warm_bounds`]
+        /// end at the greatest and least integer values the LPs solved anew find.
         #[test]
         fn warm_tables_agree_with_lps_solved_anew(
             r in 2usize..5,
@@ -1978,11 +2043,16 @@ mod tests {
             // The bisection, on an attacker that has proven nothing yet.
             let mut attacker = fresh();
             let short = attacker.need(&attacker.pooled(target), target, width);
-            if let Some(need) = short.filter(|need| (v + need) as f64 > max + 1e-9)
-                && attacker.warm_bounds(target, width, v + need)
-            {
-                let upper = attacker.pooled(target).upper.expect("bounded");
-                prop_assert_eq!((upper + 1e-9).floor(), (max + 1e-9).floor());
+            if let Some(need) = short.filter(|need| (v + need) as f64 > max + 1e-9) {
+                let known = attacker.warm_bounds(target, width, v + need);
+                let p = attacker.pooled(target);
+                if known.max {
+                    let upper = p.upper.expect("bounded");
+                    prop_assert_eq!((upper + 1e-9).floor(), (max + 1e-9).floor());
+                }
+                if known.min {
+                    prop_assert_eq!((p.lower - 1e-9).ceil(), (min - 1e-9).ceil());
+                }
             }
         }
 
