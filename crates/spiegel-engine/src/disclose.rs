@@ -1071,15 +1071,16 @@ pub(crate) fn protect(
     // only admit more tables).
     let families = crate::relations::families(catalogue);
     let step = (progress, ProtectionStep::RelatedCounts);
-    // The costliest families first (by their hidden rows beyond the root's, which the
-    // joint proofs are mostly about), so that the longest does not start last; the order
+    // The costliest families first, so that the longest does not start last: by the hidden
+    // rows of their counts, each node's once (a node is one count, however many indicators
+    // publish it; counting every indicator's rows put the 5-indicator family that takes a third
+    // of the SF 1 step fourth, and the step took 55 s instead of about 50 s). The order
     // changes nothing else (each family starts from the same statuses).
     let hidden_rows = |family: &crate::relations::Family| -> usize {
         family
             .nodes
             .iter()
-            .skip(1)
-            .flatten()
+            .filter_map(|node| node.first())
             .map(|&(i, _)| {
                 statuses[i]
                     .iter()
