@@ -109,9 +109,9 @@ pub(crate) struct Attacker<'a> {
     /// The null space of the equations over the atoms (computed when first needed, dropped
     /// when a cell is hidden); `Some(None)`: it could not be computed exactly.
     kernel: Option<Option<Kernel>>,
-    /// The shared LP over every kernel vector for every target that still needed to rise when
-    /// it was solved (see [`Self::warm_rise`]); dropped with the null space. `Some(None)`: it
-    /// could not be solved.
+    /// The LP over every kernel vector kept to start others from (see [`Self::warm_start`]),
+    /// built when first needed and dropped with the null space. `Some(None)`: it could not be
+    /// solved.
     warm: Option<Option<Warm>>,
     /// The fewest independent equations for which [`Self::warm_local`] starts warm.
     warm_rank: usize,
@@ -619,8 +619,7 @@ impl<'a> Attacker<'a> {
         let Some(&(_, width)) = self.wanted.iter().find(|w| w.0 == target) else {
             return Ok(Shared::Nothing);
         };
-        let need_of = |p: &Proven, t: usize, width: i64| self.need(p, t, width);
-        let Some(need) = need_of(best, target, width) else {
+        let Some(need) = self.need(best, target, width) else {
             return Ok(Shared::Nothing);
         };
         let mut targets = vec![target];
@@ -632,7 +631,7 @@ impl<'a> Attacker<'a> {
             if t == target {
                 continue;
             }
-            if let Some(cap) = need_of(&self.pooled(t), t, w) {
+            if let Some(cap) = self.need(&self.pooled(t), t, w) {
                 targets.push(t);
                 caps.push(cap.max(1) as f64);
                 weight += (cap.max(1) + self.truth_of(&self.rows[t]) - self.floor(t)) as f64;
@@ -692,13 +691,7 @@ impl<'a> Attacker<'a> {
         cell: usize,
         series: usize,
     ) -> Option<Shared> {
-        if self.warm.is_none() {
-            let (warm, w) = self.warm_start(cell, series);
-            self.warm = Some(warm);
-            if let Some(w) = w {
-                self.add(w);
-            }
-        }
+        self.ensure_warm(cell, series);
         let Some(need) = self.need(&self.pooled(target), target, width) else {
             return Some(Shared::Nothing);
         };
@@ -714,10 +707,9 @@ impl<'a> Attacker<'a> {
     }
 
     /// With singletons to protect ([`Self::local_first`]): the target's rise by what it still
-    /// needs from the warm start (built without any assumed cell, so that it serves every
-    /// singleton: each one's own cells are held by rows added to it, see
-    /// [`Self::warm_table`]), and where that is too far, [`Self::warm_bounds`]. Returns
-    /// which of the target's integer bounds are now proven exact.
+    /// needs from the warm start (see [`Self::ensure_warm`]), and where that is too far,
+    /// [`Self::warm_bounds`]. Returns which of the target's integer bounds are now proven
+    /// exact.
     fn warm_local(&mut self, target: usize, width: i64, cell: usize, series: usize) -> Known {
         let least = self.warm_rank;
         if self
@@ -726,16 +718,7 @@ impl<'a> Attacker<'a> {
         {
             return Known::default();
         }
-        if self.warm.is_none() {
-            let assumed: Vec<usize> = self.assumed.iter().map(|&c| c as usize).collect();
-            self.assume(&[]);
-            let (warm, w) = self.warm_start(cell, series);
-            self.assume(&assumed);
-            self.warm = Some(warm);
-            if let Some(w) = w {
-                self.add(w);
-            }
-        }
+        self.ensure_warm(cell, series);
         let Some(need) = self.need(&self.pooled(target), target, width) else {
             return Known::default();
         };
@@ -750,6 +733,28 @@ impl<'a> Attacker<'a> {
         }
     }
 
+    /// Builds the warm start if there is none (for the current equations), its optimum's table
+    /// joining the pool. It is built without any assumed cell, so that it serves every
+    /// singleton (their cells are held by rows added to it, see [`Self::warm_table`]).
+    fn ensure_warm(&mut self, cell: usize, series: usize) {
+        if self.warm.is_some() {
+            return;
+        }
+        let (warm, w) = if self.assumed.is_empty() {
+            self.warm_start(cell, series)
+        } else {
+            let assumed: Vec<usize> = self.assumed.iter().map(|&c| c as usize).collect();
+            self.assume(&[]);
+            let built = self.warm_start(cell, series);
+            self.assume(&assumed);
+            built
+        };
+        self.warm = Some(warm);
+        if let Some(w) = w {
+            self.add(w);
+        }
+    }
+
     /// A table from the warm start in which `target`'s value is at least (`Ge`) or at most
     /// (`Le`) `value`. `None`: no warm start, or the solver failed (the caller solves anew:
     /// the warm start is only a faster way to the same tables, never a reason to fail).
@@ -757,11 +762,14 @@ impl<'a> Attacker<'a> {
         let (Some(Some(warm)), Some(Some(kernel))) = (&self.warm, &self.kernel) else {
             return None;
         };
-        let change: Vec<(microlp::Variable, f64)> = self
-            .coefficients(kernel, target)
-            .into_iter()
-            .map(|(j, x)| (warm.lp.vars[j as usize], x))
-            .collect();
+        // A cell's change, in the warm start's variables.
+        let change_of = |c: usize| -> Vec<(microlp::Variable, f64)> {
+            self.coefficients(kernel, c)
+                .into_iter()
+                .map(|(j, x)| (warm.lp.vars[j as usize], x))
+                .collect()
+        };
+        let change = change_of(target);
         if change.is_empty() {
             return None;
         }
@@ -769,11 +777,7 @@ impl<'a> Attacker<'a> {
         // The assumed cells keep their values: one row each.
         let mut solution = warm.solution.clone();
         for &c in &self.assumed {
-            let keep: Vec<(microlp::Variable, f64)> = self
-                .coefficients(kernel, c as usize)
-                .into_iter()
-                .map(|(j, x)| (warm.lp.vars[j as usize], x))
-                .collect();
+            let keep = change_of(c as usize);
             if keep.is_empty() {
                 continue;
             }
@@ -818,6 +822,11 @@ impl<'a> Attacker<'a> {
     /// it cannot go further): no LP needs to maximise or minimise it then.
     fn warm_bounds(&mut self, target: usize, width: i64, refused: i64) -> Known {
         let unknown = Known::default();
+        // The greatest value proven exactly, the least not.
+        let max_only = Known {
+            max: true,
+            min: false,
+        };
         let Some(upper) = self.pooled(target).upper else {
             return unknown;
         };
@@ -846,27 +855,18 @@ impl<'a> Attacker<'a> {
         let low = lo - width;
         let lower = self.pooled(target).lower;
         if lower <= low as f64 + 1e-9 {
-            return Known {
-                max: true,
-                min: false,
-            };
+            return max_only;
         }
         let floor = self.floor(target);
         if low >= floor {
             match self.warm_table(target, ComparisonOp::Le, low) {
                 Some(Reached::Table(w) | Reached::Short(w)) => {
                     self.add(w);
-                    return Known {
-                        max: true,
-                        min: false,
-                    };
+                    return max_only;
                 }
                 Some(Reached::Infeasible) => {}
                 None => {
-                    return Known {
-                        max: true,
-                        min: false,
-                    };
+                    return max_only;
                 }
             }
         }
@@ -876,10 +876,7 @@ impl<'a> Attacker<'a> {
         // wide range the LP minimising it anew is cheaper).
         let (mut lo, mut hi) = (low.max(floor - 1), (lower - 1e-9).ceil() as i64);
         if hi - lo > 16 {
-            return Known {
-                max: true,
-                min: false,
-            };
+            return max_only;
         }
         while lo + 1 < hi {
             let mid = lo + (hi - lo) / 2;
@@ -892,16 +889,10 @@ impl<'a> Attacker<'a> {
                 Some(Reached::Infeasible) => lo = mid,
                 Some(Reached::Short(w)) => {
                     self.add(w);
-                    return Known {
-                        max: true,
-                        min: false,
-                    };
+                    return max_only;
                 }
                 None => {
-                    return Known {
-                        max: true,
-                        min: false,
-                    };
+                    return max_only;
                 }
             }
         }
@@ -911,7 +902,8 @@ impl<'a> Attacker<'a> {
         }
     }
 
-    /// The warm start of [`Self::warm_rise`] and its optimum's table (`None`: none).
+    /// The warm start of [`Self::warm_rise`] and [`Self::warm_local`] and its optimum's table
+    /// (`None`: none).
     fn warm_start(&self, cell: usize, series: usize) -> (Option<Warm>, Option<Witness>) {
         let Some(Some(kernel)) = &self.kernel else {
             return (None, None);
