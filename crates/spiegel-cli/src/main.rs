@@ -161,6 +161,16 @@ struct DisclosureArgs {
 }
 
 /// The magnitude rules in words: `, p% rule p = 10, (1, 85) dominance`.
+/// The line that says how many searches for a proof the LP solver failed in (none: empty).
+fn solver_note(failures: usize) -> String {
+    if failures == 0 {
+        return String::new();
+    }
+    format!(
+        "\nnote: the LP solver failed in {failures} searches for a proof; those cells were taken as unproven, so more cells may be hidden than needed (never fewer), and the independent verification passed"
+    )
+}
+
 fn magnitude_rules(rules: &[MagnitudeRule]) -> String {
     rules
         .iter()
@@ -599,7 +609,7 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
         ));
     }
     out.push_str(&format!(
-        "Disclosure control: {} published cells, {} hidden as primary (their own counts are sensitive), {} hidden as secondary (to protect them), {} forced; threshold k = {}, interval width {}{}{}\n\n",
+        "Disclosure control: {} published cells, {} hidden as primary (their own counts are sensitive), {} hidden as secondary (to protect them), {} forced; threshold k = {}, interval width {}{}{}{}\n\n",
         d.cells,
         d.primary,
         d.secondary,
@@ -611,7 +621,8 @@ fn summary(catalogue: &Catalogue, output: &RunOutput) -> String {
         } else {
             ""
         },
-        magnitude_rules(&output.magnitude)
+        magnitude_rules(&output.magnitude),
+        solver_note(d.solver_failures)
     ));
     out.push_str(&format!(
         "National values, catalogue `{}` {} (threshold k = {})\n\n",
@@ -753,4 +764,20 @@ fn synth(scale: f64, out: &Path, seed: u64, years: Vec<i32>) -> CliResult {
         out!("  {table:<14} {rows:>12} rows");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::solver_note;
+
+    #[test]
+    fn the_summary_names_failed_solver_searches_only_when_there_were_some() {
+        assert_eq!(solver_note(0), "");
+        let note = solver_note(3);
+        assert!(
+            note.starts_with("\nnote: the LP solver failed in 3 searches"),
+            "{note}"
+        );
+        assert!(note.contains("never fewer"), "{note}");
+    }
 }

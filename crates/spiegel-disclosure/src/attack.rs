@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::stage1;
 
 /// A table consistent with the release: the true atom values plus `delta / denominator`.
@@ -115,6 +115,9 @@ pub(crate) struct Attacker<'a> {
     warm: Option<Option<Warm>>,
     /// The fewest independent equations for which [`Self::warm_local`] starts warm.
     warm_rank: usize,
+    /// The LPs the solver failed on (see [`Attacker::solve`]), by the cell and series whose
+    /// proof they searched for. (A lock: the joint LPs' two directions run on two threads.)
+    failures: std::sync::Mutex<Vec<(usize, usize)>>,
 }
 
 /// Over fewer independent equations an LP solved anew takes about a millisecond, less than a
@@ -245,6 +248,7 @@ impl<'a> Attacker<'a> {
             kernel: None,
             warm: None,
             warm_rank: WARM_RANK,
+            failures: std::sync::Mutex::new(Vec::new()),
         };
         for w in pool {
             attacker.add(w);
@@ -324,6 +328,15 @@ impl<'a> Attacker<'a> {
     /// Whether the attacker holds cell `c` as an equation.
     fn is_equation(&self, c: u32) -> bool {
         self.equation[c as usize] || self.is_assumed(c)
+    }
+
+    /// The LPs the solver failed on so far (each taken as proving nothing), by the cell and
+    /// series whose proof they searched for.
+    pub fn solver_failures(&self) -> Vec<(usize, usize)> {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The witnesses found (for the next round: they stay valid while the hidden set grows).
@@ -939,7 +952,7 @@ impl<'a> Attacker<'a> {
         ) else {
             return (None, None);
         };
-        let Ok(Some(solution)) = solve(&lp.problem, cell, series) else {
+        let Some(solution) = self.solve(&lp.problem, cell, series) else {
             return (None, None);
         };
         let w = self.kernel_witness(kernel, &lp, &solution, &caps);
@@ -1062,7 +1075,7 @@ impl<'a> Attacker<'a> {
             .map(|a| (in_atoms[a], 1.0))
             .collect();
         problem.add_constraint(rise.as_slice(), ComparisonOp::Ge, need as f64);
-        let Some(solution) = solve(&problem, cell, series)? else {
+        let Some(solution) = self.solve(&problem, cell, series) else {
             return Ok(None);
         };
         let changes = atoms
@@ -1391,7 +1404,7 @@ impl<'a> Attacker<'a> {
         let Some(lp) = self.kernel_lp(kernel, targets, direction, shared, reach) else {
             return Ok(None);
         };
-        let Some(solution) = solve(&lp.problem, cell, series)? else {
+        let Some(solution) = self.solve(&lp.problem, cell, series) else {
             return Ok(None);
         };
         // The shared targets the LP raised exactly to their caps (integers) may be pinned
@@ -1564,6 +1577,32 @@ impl<'a> Attacker<'a> {
         })
     }
 
+    /// Solves one of the LPs that look for tables: its optimum, `None` when it has none
+    /// (infeasible: no table does what is asked; unbounded) or when the solver fails (it
+    /// stalls or is interrupted). A failed search proves nothing: the cell stays as unproven
+    /// as before, so protection hides more rather than less, and the audit, which solves its
+    /// own LPs and fails closed, still decides the release. Failing the whole run instead
+    /// would lose it to a numerical accident of one search among thousands. Failures are
+    /// counted ([`Self::solver_failures`]) and reported with the release.
+    fn solve(&self, problem: &Problem, cell: usize, series: usize) -> Option<microlp::Solution> {
+        let failed = || {
+            self.failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((cell, series));
+            None
+        };
+        #[cfg(test)]
+        if tests::FAIL_EVERY_LP.with(std::cell::Cell::get) {
+            return failed();
+        }
+        match problem.solve().map(microlp::SolveOutcome::into_solution) {
+            Ok(Ok(solution)) => Some(solution),
+            Err(microlp::Error::Infeasible | microlp::Error::Unbounded) => None,
+            Ok(Err(_)) | Err(_) => failed(),
+        }
+    }
+
     /// The table at an optimum of a [`KernelLp`], exact and re-checked (`None`: not
     /// recognised). `caps`: targets and the integers they may have been raised exactly to.
     fn kernel_witness(
@@ -1677,7 +1716,7 @@ impl<'a> Attacker<'a> {
         for r in &constrained {
             problem.add_constraint(terms[r].as_slice(), ComparisonOp::Eq, rhs[r] as f64);
         }
-        let Some(solution) = solve(&problem, cell, series)? else {
+        let Some(solution) = self.solve(&problem, cell, series) else {
             return Ok(None);
         };
         let values: Vec<f64> = vars.iter().map(|&v| solution.var_value(v)).collect();
@@ -1740,24 +1779,6 @@ impl<'a> Attacker<'a> {
             return Ok(None);
         }
         Ok(Some(Witness { denominator, delta }))
-    }
-}
-
-/// Solves an LP: its optimum, `None` when it has none (infeasible: no table does what is
-/// asked; unbounded), an error when the solver fails.
-fn solve(problem: &Problem, cell: usize, series: usize) -> Result<Option<microlp::Solution>> {
-    let fail = |message: String| Error::Solver {
-        cell,
-        series,
-        message,
-    };
-    match problem.solve() {
-        Ok(outcome) => outcome
-            .into_solution()
-            .map(Some)
-            .map_err(|_| fail("interrupted".into())),
-        Err(microlp::Error::Infeasible | microlp::Error::Unbounded) => Ok(None),
-        Err(e) => Err(fail(e.to_string())),
     }
 }
 
@@ -1861,9 +1882,14 @@ fn lcm(a: i64, b: i64) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    std::thread_local! {
+        /// Makes every search LP of this thread fail, as a stalled solver does.
+        pub(crate) static FAIL_EVERY_LP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 
     /// An `r x c` table published by its margins and total, every inner cell hidden: rows
     /// `0..r*c` are the inner cells, then the row sums, the column sums, the total.
@@ -1893,6 +1919,46 @@ mod tests {
             );
         }
         w.change(&rows[target])
+    }
+
+    #[test]
+    fn a_solver_that_fails_proves_nothing_and_the_release_stays_safe() {
+        // A 3 x 3 table published by its margins and total, three small cells on the
+        // diagonal: protection needs LPs to prove their ranges.
+        let (rows, _) = margins(3, 3);
+        let system = crate::LinearSystem::new(9, rows).unwrap();
+        let counts: [i64; 9] = [3, 40, 25, 30, 2, 50, 45, 35, 4];
+        let run = || {
+            crate::release(
+                &system,
+                &[&counts],
+                &crate::Fixed::default(),
+                &crate::Policy::default(),
+            )
+        };
+        let normal = run().unwrap();
+        assert!(normal.solver_failures.is_empty());
+        FAIL_EVERY_LP.with(|f| f.set(true));
+        let failing = run();
+        FAIL_EVERY_LP.with(|f| f.set(false));
+        // Not refused: the audit (its own LPs) passed what protection chose without any.
+        let failing = failing.unwrap();
+        assert!(!failing.solver_failures.is_empty());
+        assert!(
+            failing
+                .solver_failures
+                .iter()
+                .all(|&(c, s)| c < 9 && s == 0)
+        );
+        // Without proofs from LPs it hides at least what it hid with them, and every small
+        // cell stays hidden.
+        assert!(
+            failing.hidden() >= normal.hidden(),
+            "{failing:?}\n{normal:?}"
+        );
+        for c in [0, 4, 8] {
+            assert!(failing.statuses[c].is_hidden());
+        }
     }
 
     #[test]

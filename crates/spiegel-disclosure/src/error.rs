@@ -164,7 +164,9 @@ pub enum Error {
         /// The cell being processed.
         cell: usize,
     },
-    /// The linear-programming solver failed.
+    /// The audit's linear-programming solver failed: the release is refused (fail closed).
+    /// (Protection's own searches for a proof take a failure as proving nothing; see
+    /// [`Protection::solver_failures`](crate::Protection::solver_failures).)
     #[error("LP solver failed for cell {cell}, series {series}: {message}")]
     Solver {
         /// The primary cell.

@@ -599,6 +599,10 @@ pub struct Protection {
     pub statuses: Vec<Status>,
     /// The stage-1 / stage-2 rounds run (1: stage 1 alone sufficed).
     pub rounds: usize,
+    /// The searches for a proof on which the LP solver failed (stalled or was interrupted),
+    /// by (cell, series): each proved nothing, so the release may hide more than it needs
+    /// to, never less. Empty in a run without numerical trouble.
+    pub solver_failures: Vec<(usize, usize)>,
     /// The proven attacker interval of every hidden primary cell in each of its sensitive
     /// series: every value in it is consistent with the release (the attacker's exact interval
     /// can only be wider).
@@ -810,6 +814,7 @@ pub fn protect(
     }
     let mut hidden = vec![false; n];
     let mut rounds = 0;
+    let mut solver_failures = Vec::new();
     let mut intervals = Vec::new();
     let mut witnesses = Vec::new();
     for comp in component::split(system.n_inner, &system.rows, |c| system.key(c)) {
@@ -827,6 +832,7 @@ pub fn protect(
         };
         let out = input.protect()?;
         rounds = rounds.max(out.rounds);
+        solver_failures.extend(out.solver_failures);
         for (l, &c) in comp.cells.iter().enumerate() {
             hidden[c] = out.hidden[l];
         }
@@ -842,9 +848,12 @@ pub fn protect(
             (None, false, false) => Status::Published,
         })
         .collect();
+    solver_failures.sort_unstable();
+    solver_failures.dedup();
     Ok(Protection {
         statuses,
         rounds,
+        solver_failures,
         intervals,
         certificate: Certificate { witnesses },
     })
@@ -868,6 +877,7 @@ struct ComponentInput<'a> {
 struct ComponentOutput {
     hidden: Vec<bool>,
     rounds: usize,
+    solver_failures: Vec<(usize, usize)>,
     records: Vec<AuditRecord>,
     witnesses: Vec<Witness>,
 }
@@ -974,6 +984,7 @@ impl ComponentInput<'_> {
                 }
             }
         }
+        let mut solver_failures = Vec::new();
         let mut rounds = 0;
         loop {
             let (mut hidden, basis) =
@@ -1218,6 +1229,7 @@ impl ComponentInput<'_> {
                         }
                     }
                 }
+                solver_failures.extend(attacker.solver_failures());
                 pools[s] = attacker.into_pool();
             }
             if pair_failures.is_empty() {
@@ -1238,6 +1250,7 @@ impl ComponentInput<'_> {
                 return Ok(ComponentOutput {
                     hidden,
                     rounds,
+                    solver_failures,
                     records,
                     witnesses,
                 });

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
@@ -161,6 +162,11 @@ pub struct DisclosureSummary {
     pub forced: usize,
     /// Rows that an earlier release published (loaded as already public).
     pub previously_published: usize,
+    /// Searches for a proof on which the LP solver failed (stalled or was interrupted): each
+    /// proved nothing, so the release may hide more than it needs to, never less (see
+    /// `spiegel_disclosure::Protection::solver_failures`). 0 in a run without numerical
+    /// trouble.
+    pub solver_failures: usize,
     /// Seconds spent protecting and verifying.
     pub seconds: f64,
 }
@@ -467,6 +473,8 @@ struct JointContext<'a, 'b> {
     forced_cell: &'b (dyn Fn(&PublishedCell) -> bool + Sync),
     previously: &'b [BTreeSet<usize>],
     policy: &'b Policy,
+    /// The run's count of [`DisclosureSummary::solver_failures`].
+    solver_failures: &'b AtomicUsize,
 }
 
 /// One row of a family's joint system: a node's count in a published cell,
@@ -632,6 +640,8 @@ impl JointContext<'_, '_> {
                 let cells: Vec<&PublishedCell> = here.iter().map(|r| &map.cells[r.cell]).collect();
                 let p = protect_cells(&joint.system, series, &fixed, &public)
                     .map_err(|e| refusal(&name, &cells, e, "protecting related counts"))?;
+                self.solver_failures
+                    .fetch_add(p.solver_failures.len(), Ordering::Relaxed);
                 for (c, st) in p.statuses.iter().enumerate() {
                     if !st.is_hidden() || current[c].is_hidden() {
                         continue;
@@ -723,6 +733,7 @@ pub(crate) fn protect(
     let mut statuses: Vec<Vec<Option<RowStatus>>> = vec![Vec::new(); n];
     let mut audit = AuditBuilder::default();
     let mut summary = DisclosureSummary::default();
+    let solver_failures = AtomicUsize::new(0);
 
     let mut inds: Vec<Option<Ind>> = Vec::with_capacity(n);
     for (ind, s) in catalogue.indicators.iter().zip(&finest.series) {
@@ -922,6 +933,7 @@ pub(crate) fn protect(
             let cells: Vec<&PublishedCell> = kept.iter().map(|&j| &map.cells[j]).collect();
             let p = protect_cells(&sys.system, &[&sys.series(counts)], &fixed, policy)
                 .map_err(|e| refusal(&name, &cells, e, "the shared count"))?;
+            solver_failures.fetch_add(p.solver_failures.len(), Ordering::Relaxed);
             witnesses.extend(
                 p.certificate
                     .witnesses
@@ -1012,6 +1024,7 @@ pub(crate) fn protect(
             let (num, den) = (sys.series(&ind.num), sys.series(&ind.den));
             let p = protect_cells(&sys.system, &[&num, &den], &fixed, policy)
                 .map_err(|e| refusal(ind.id, &cells, e, "protecting the indicator"))?;
+            solver_failures.fetch_add(p.solver_failures.len(), Ordering::Relaxed);
             for (c, s) in p.statuses.iter().enumerate() {
                 let j = kept[c];
                 let status = match s {
@@ -1065,6 +1078,7 @@ pub(crate) fn protect(
         forced_cell: &forced_cell,
         previously: &previously,
         policy,
+        solver_failures: &solver_failures,
     };
     // Each family against the statuses of steps 1 and 2, all at once: hiding
     // more for one family keeps every other family's proof (fewer equations
@@ -1126,6 +1140,7 @@ pub(crate) fn protect(
         }
     }
 
+    summary.solver_failures = solver_failures.load(Ordering::Relaxed);
     for (i, row) in statuses.iter().enumerate() {
         if inds[i].is_none() {
             continue;

@@ -874,6 +874,14 @@ fn previous_release_round_trip_and_tampering() {
             }
         }
         assert!(again.disclosure.previously_published > 0);
+        // Every search for a proof was solved: nothing hidden for want of one.
+        assert_eq!(
+            (
+                first.disclosure.solver_failures,
+                again.disclosure.solver_failures
+            ),
+            (0, 0)
+        );
     }
     // A previous release of the same period with strata this run does not publish: its
     // cells would be public knowledge the run cannot account for, so the run is refused.
