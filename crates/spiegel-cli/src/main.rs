@@ -160,17 +160,18 @@ struct DisclosureArgs {
     public: bool,
 }
 
-/// The magnitude rules in words: `, p% rule p = 10, (1, 85) dominance`.
-/// The line that says how many searches for a proof the LP solver failed in (none: empty).
-fn solver_note(failures: usize) -> String {
-    if failures == 0 {
+/// The line that says for how many cells the LP solver failed while searching for a proof
+/// (none: empty).
+fn solver_note(cells: usize) -> String {
+    if cells == 0 {
         return String::new();
     }
     format!(
-        "\nnote: the LP solver failed in {failures} searches for a proof; those cells were taken as unproven, so more cells may be hidden than needed (never fewer), and the independent verification passed"
+        "\nnote: the LP solver failed while searching for a proof for {cells} cells; they were taken as unproven, so more cells may be hidden than needed (never fewer), and the independent verification passed"
     )
 }
 
+/// The magnitude rules in words: `, p% rule p = 10, (1, 85) dominance`.
 fn magnitude_rules(rules: &[MagnitudeRule]) -> String {
     rules
         .iter()
@@ -775,7 +776,9 @@ mod tests {
         assert_eq!(solver_note(0), "");
         let note = solver_note(3);
         assert!(
-            note.starts_with("\nnote: the LP solver failed in 3 searches"),
+            note.starts_with(
+                "\nnote: the LP solver failed while searching for a proof for 3 cells"
+            ),
             "{note}"
         );
         assert!(note.contains("never fewer"), "{note}");

@@ -331,12 +331,13 @@ impl<'a> Attacker<'a> {
     }
 
     /// The LPs the solver failed on so far (each taken as proving nothing), by the cell and
-    /// series whose proof they searched for.
-    pub fn solver_failures(&self) -> Vec<(usize, usize)> {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// series whose proof they searched for; taken out, so each is reported once.
+    pub fn take_solver_failures(&mut self) -> Vec<(usize, usize)> {
+        std::mem::take(
+            self.failures
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// The witnesses found (for the next round: they stay valid while the hidden set grows).
@@ -1583,7 +1584,7 @@ impl<'a> Attacker<'a> {
     /// as before, so protection hides more rather than less, and the audit, which solves its
     /// own LPs and fails closed, still decides the release. Failing the whole run instead
     /// would lose it to a numerical accident of one search among thousands. Failures are
-    /// counted ([`Self::solver_failures`]) and reported with the release.
+    /// counted ([`Self::take_solver_failures`]) and reported with the release.
     fn solve(&self, problem: &Problem, cell: usize, series: usize) -> Option<microlp::Solution> {
         let failed = || {
             self.failures

@@ -599,9 +599,10 @@ pub struct Protection {
     pub statuses: Vec<Status>,
     /// The stage-1 / stage-2 rounds run (1: stage 1 alone sufficed).
     pub rounds: usize,
-    /// The searches for a proof on which the LP solver failed (stalled or was interrupted),
-    /// by (cell, series): each proved nothing, so the release may hide more than it needs
-    /// to, never less. Empty in a run without numerical trouble.
+    /// The (cell, series) pairs, each once and sorted, for which an LP searching for a proof
+    /// failed (the solver stalled or was interrupted): each such search proved nothing, so
+    /// the release may hide more than it needs to, never less. Empty in a run without
+    /// numerical trouble.
     pub solver_failures: Vec<(usize, usize)>,
     /// The proven attacker interval of every hidden primary cell in each of its sensitive
     /// series: every value in it is consistent with the release (the attacker's exact interval
@@ -1229,7 +1230,7 @@ impl ComponentInput<'_> {
                         }
                     }
                 }
-                solver_failures.extend(attacker.solver_failures());
+                solver_failures.extend(attacker.take_solver_failures());
                 pools[s] = attacker.into_pool();
             }
             if pair_failures.is_empty() {

@@ -162,8 +162,9 @@ pub struct DisclosureSummary {
     pub forced: usize,
     /// Rows that an earlier release published (loaded as already public).
     pub previously_published: usize,
-    /// Searches for a proof on which the LP solver failed (stalled or was interrupted): each
-    /// proved nothing, so the release may hide more than it needs to, never less (see
+    /// Cells (per series, summed over the systems protected) for which an LP searching for a
+    /// proof failed (the solver stalled or was interrupted): each such search proved nothing,
+    /// so the release may hide more than it needs to, never less (see
     /// `spiegel_disclosure::Protection::solver_failures`). 0 in a run without numerical
     /// trouble.
     pub solver_failures: usize,
