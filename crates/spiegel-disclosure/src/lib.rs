@@ -1309,8 +1309,8 @@ impl ComponentInput<'_> {
 /// system (1 to 2 s each in a family's joint system at scale 1) and the later rounds prove
 /// fewer cells: measured on the 15 SF 1 families protected one after another, four rounds
 /// took 103 s of CPU, two 75 s, one 77 s, none 74 s, with the same hidden cells; the hardest
-/// family 24.9 s with four, 21.1 s with two, 27.5 s with one, 29.3 s with none. Two keep the
-/// critical path shortest at the least CPU (the families step runs on every core).
+/// family 24.9 s with four, 21.1 s with two, 27.5 s with one, 29.3 s with none. Two keep that
+/// critical path shortest at nearly the least CPU (the families step runs on every core).
 ///
 /// With singletons to protect there are none: their proofs come from tables near each cell,
 /// and a table that moves every unproven cell at once proves little for them. Measured on
