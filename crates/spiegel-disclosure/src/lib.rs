@@ -974,7 +974,10 @@ impl ComponentInput<'_> {
         // related counts (`within`).
         let local: HashMap<usize, usize> = (0..m).map(|l| (global(l), l)).collect();
         let mut recorded: Vec<bool> = (0..m).map(|l| reasons[l].is_some()).collect();
-        if policy.singleton_width > 0 {
+        // The singleton rule on: it decides what the witnesses record, how cells are proven
+        // (near each cell first, no joint LPs) and which singleton groups are checked.
+        let protects_singletons = policy.singleton_width > 0;
+        if protects_singletons {
             for l in 0..m {
                 if self.values.iter().any(|v| v[global(l)] == 1) {
                     recorded[l] = true;
@@ -1004,16 +1007,12 @@ impl ComponentInput<'_> {
                     pool,
                     recorded.clone(),
                 )
-                .local_first(policy.singleton_width > 0);
+                .local_first(protects_singletons);
                 attacker.want(protected.iter().map(|&t| (t, width_of(t, s))).collect());
                 // Joint LPs first, again for the cells still unproven while that helps (not
                 // with singletons to protect: see `JOINT_ROUNDS`).
                 let mut last = usize::MAX;
-                let joint_rounds = if policy.singleton_width > 0 {
-                    0
-                } else {
-                    JOINT_ROUNDS
-                };
+                let joint_rounds = if protects_singletons { 0 } else { JOINT_ROUNDS };
                 for _ in 0..joint_rounds {
                     let targets: Vec<usize> = protected
                         .iter()
@@ -1134,7 +1133,7 @@ impl ComponentInput<'_> {
                 // to date: a group is added whenever it differs from every one listed, and
                 // every cell is checked against every group listed before the release is done.
                 let singletons_now = |hidden: &[bool]| -> Vec<Vec<usize>> {
-                    if policy.singleton_width == 0 {
+                    if !protects_singletons {
                         return Vec::new();
                     }
                     singleton_groups(
