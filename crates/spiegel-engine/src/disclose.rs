@@ -566,6 +566,9 @@ impl JointContext<'_, '_> {
             |d: &[i64], j: usize| -> i64 { map.members[j].iter().map(|&k| d[k as usize]).sum() };
         let node_counts: Vec<Vec<i64>> = family.nodes.iter().map(|n| self.dense(n[0])).collect();
         let (mut finest_witnesses, mut records) = (Vec::new(), Vec::new());
+        // The dumped files' part numbers (a research aid, see `dump.rs`).
+        #[cfg(feature = "dump-families")]
+        let mut part_no = 0;
         for part in crate::disclose::parts(map, &union, &self.forced_cell) {
             let here: Vec<&JointRow> = rows
                 .iter()
@@ -638,6 +641,26 @@ impl JointContext<'_, '_> {
                         .collect(),
                     ..Fixed::default()
                 };
+                #[cfg(feature = "dump-families")]
+                {
+                    crate::dump::family(
+                        &family
+                            .nodes
+                            .iter()
+                            .map(|n| {
+                                let (i, role) = n[0];
+                                format!("{}{}", self.ind(i).id, ["", ".den"][role])
+                            })
+                            .collect::<Vec<_>>()
+                            .join("+"),
+                        part_no,
+                        joint.n_parts,
+                        &joint.system,
+                        &joint.values,
+                        &fixed,
+                    );
+                    part_no += 1;
+                }
                 let cells: Vec<&PublishedCell> = here.iter().map(|r| &map.cells[r.cell]).collect();
                 let p = protect_cells(&joint.system, series, &fixed, &public)
                     .map_err(|e| refusal(&name, &cells, e, "protecting related counts"))?;

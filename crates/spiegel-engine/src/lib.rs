@@ -20,6 +20,8 @@
 pub mod cells;
 mod compile;
 mod disclose;
+#[cfg(feature = "dump-families")]
+mod dump;
 mod error;
 mod figures;
 mod largest;
