@@ -46,7 +46,10 @@ fn read(text: &str) -> Result<(LinearSystem, Vec<i64>, Fixed), Box<dyn std::erro
         rows.push(
             inner
                 .iter()
-                .map(|&i| u32::try_from(i))
+                .map(|&i| {
+                    u32::try_from(i)
+                        .map_err(|_| format!("published cell {c}: inner cell {i} out of range"))
+                })
                 .collect::<Result<_, _>>()?,
         );
     }
